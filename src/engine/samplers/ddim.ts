@@ -1,0 +1,42 @@
+import { alphasCumprod, spacedTimesteps } from './noiseSchedule.ts';
+import type { Sampler, SamplerOptions } from './sampler.ts';
+import { predictOriginalFromAlpha } from './sampler.ts';
+
+/** diffusers' DDIMScheduler with η = 0 (deterministic). */
+export function createDdim({ config, steps }: SamplerOptions): Sampler {
+  const cumulative = alphasCumprod(config);
+  const finalAlphaProd = config.set_alpha_to_one ? 1 : cumulative[0];
+  const timesteps = spacedTimesteps(config, steps, false);
+  const stride = Math.floor(config.num_train_timesteps / steps);
+  let predicted = new Float32Array(0);
+  return {
+    name: 'DDIM',
+    timesteps,
+    initNoiseSigma: 1,
+    scaleModelInput: (sample) => sample,
+    step(modelOutput, index, sample) {
+      if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
+      const timestep = timesteps[index];
+      const previousTimestep = timestep - stride;
+      const alphaProd = cumulative[timestep];
+      const alphaProdPrevious = previousTimestep >= 0 ? cumulative[previousTimestep] : finalAlphaProd;
+      predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, alphaProd, predicted);
+      const sqrtAlpha = Math.sqrt(alphaProd);
+      const sqrtBeta = Math.sqrt(1 - alphaProd);
+      if (config.clip_sample) {
+        const range = config.clip_sample_range;
+        for (let i = 0; i < predicted.length; i++) predicted[i] = Math.min(range, Math.max(-range, predicted[i]));
+      }
+      const sqrtAlphaPrevious = Math.sqrt(alphaProdPrevious);
+      const directionScale = Math.sqrt(1 - alphaProdPrevious);
+      const next = new Float32Array(sample.length);
+      for (let i = 0; i < next.length; i++) {
+        const epsilon = config.prediction_type === 'epsilon'
+          ? modelOutput[i]
+          : sqrtAlpha * modelOutput[i] + sqrtBeta * sample[i];
+        next[i] = sqrtAlphaPrevious * predicted[i] + directionScale * epsilon;
+      }
+      return next;
+    },
+  };
+}

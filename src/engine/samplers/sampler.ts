@@ -1,0 +1,75 @@
+import type { PredictionType, SchedulerConfig } from './schedulerConfig.ts';
+
+/** Sampler names as AUTOMATIC1111 writes them in infotext. */
+export const SAMPLER_NAMES = ['Euler a', 'Euler', 'DPM++ 2M', 'DDIM', 'PLMS', 'LCM'] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+/** A1111's "Schedule type": `Automatic` keeps the sampler's own spacing, `Karras` uses Karras sigmas. */
+export const SCHEDULE_TYPES = ['Automatic', 'Karras'] as const;
+export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
+
+export interface SamplerOptions {
+  config: SchedulerConfig;
+  steps: number;
+  schedule: ScheduleType;
+}
+
+/** Draws fresh Gaussian noise shaped like the latents, from the job's one generator. */
+export type NoiseSource = () => Float32Array;
+
+/**
+ * diffusers' three verbs: the UNet is evaluated once per entry of `timesteps` on
+ * `scaleModelInput(sample, i)`, and `step` turns its (guided) output into the next sample.
+ */
+export interface Sampler {
+  readonly name: SamplerName;
+  /** Values given to the UNet's `timestep` input, one per model evaluation. */
+  readonly timesteps: Float64Array;
+  /** For σ-space samplers, σ for each evaluation and a final 0; absent for ᾱ-space samplers. */
+  readonly sigmas?: Float64Array;
+  readonly initNoiseSigma: number;
+  scaleModelInput(sample: Float32Array, index: number): Float32Array;
+  step(modelOutput: Float32Array, index: number, sample: Float32Array, noise: NoiseSource): Float32Array;
+}
+
+/**
+ * x₀ from the model output in ᾱ-parameterisation: ε-prediction x₀ = (x − √(1−ᾱ)·ε)/√ᾱ,
+ * v-prediction x₀ = √ᾱ·x − √(1−ᾱ)·v. Writes into `out`.
+ */
+export function predictOriginalFromAlpha(
+  prediction: PredictionType, modelOutput: Float32Array, sample: Float32Array, alphaProd: number, out: Float32Array,
+): Float32Array {
+  const sqrtAlpha = Math.sqrt(alphaProd);
+  const sqrtBeta = Math.sqrt(1 - alphaProd);
+  if (prediction === 'epsilon') {
+    for (let i = 0; i < out.length; i++) out[i] = (sample[i] - sqrtBeta * modelOutput[i]) / sqrtAlpha;
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = sqrtAlpha * sample[i] - sqrtBeta * modelOutput[i];
+  }
+  return out;
+}
+
+/**
+ * x₀ from the model output for samplers that keep latents in σ-space (x = x₀ + σ·ε):
+ * ε-prediction x₀ = x − σ·ε, v-prediction x₀ = x/(σ²+1) − σ/√(σ²+1)·v.
+ */
+export function predictOriginalFromSigma(
+  prediction: PredictionType, modelOutput: Float32Array, sample: Float32Array, sigma: number, out: Float32Array,
+): Float32Array {
+  if (prediction === 'epsilon') {
+    for (let i = 0; i < out.length; i++) out[i] = sample[i] - sigma * modelOutput[i];
+  } else {
+    const sampleScale = 1 / (sigma * sigma + 1);
+    const outputScale = -sigma / Math.sqrt(sigma * sigma + 1);
+    for (let i = 0; i < out.length; i++) out[i] = modelOutput[i] * outputScale + sample[i] * sampleScale;
+  }
+  return out;
+}
+
+/** The k-diffusion input scaling x / √(σ² + 1) shared by the σ-space samplers. */
+export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array {
+  const denominator = Math.sqrt(sigma * sigma + 1);
+  const out = new Float32Array(sample.length);
+  for (let i = 0; i < out.length; i++) out[i] = sample[i] / denominator;
+  return out;
+}
