@@ -65,7 +65,7 @@ test('Euler a shares Euler\'s schedule and draws noise at every step', () => {
     draws++;
     return new Float32Array(4);
   };
-  let sample = new Float32Array([1, 2, 3, 4]);
+  let sample: Float32Array = new Float32Array([1, 2, 3, 4]);
   for (let i = 0; i < 5; i++) sample = ancestral.step(new Float32Array(4), i, sample, noise);
   assert.equal(draws, 5);
 });
@@ -73,7 +73,7 @@ test('Euler a shares Euler\'s schedule and draws noise at every step', () => {
 test('LCM draws noise between steps only', () => {
   const lcm = createSampler('LCM', { config: DEFAULT_SCHEDULER_CONFIG, steps: 4, schedule: 'Automatic' });
   let draws = 0;
-  let sample = new Float32Array([0.5, -0.5]);
+  let sample: Float32Array = new Float32Array([0.5, -0.5]);
   for (let i = 0; i < 4; i++) {
     sample = lcm.step(new Float32Array(2), i, sample, () => {
       draws++;

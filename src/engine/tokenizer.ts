@@ -1,0 +1,188 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EaselError } from './errors.ts';
+
+/** GPT-2/CLIP byte ↔ printable-character table, in the order CLIP's vocab lists the base symbols. */
+function byteToUnicodeTable(): string[] {
+  const bytes: number[] = [];
+  for (let b = 33; b <= 126; b++) bytes.push(b);
+  for (let b = 161; b <= 172; b++) bytes.push(b);
+  for (let b = 174; b <= 255; b++) bytes.push(b);
+  const chars = bytes.slice();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bytes.includes(b)) {
+      bytes.push(b);
+      chars.push(256 + extra++);
+    }
+  }
+  const table = new Array<string>(256);
+  bytes.forEach((b, i) => (table[b] = String.fromCodePoint(chars[i])));
+  return table;
+}
+
+export const BYTE_TO_UNICODE: readonly string[] = byteToUnicodeTable();
+
+/** The base alphabet in vocabulary order (ids 0 … 255 in CLIP's vocab.json). */
+export function byteLevelAlphabet(): string[] {
+  const order: number[] = [];
+  for (let b = 33; b <= 126; b++) order.push(b);
+  for (let b = 161; b <= 172; b++) order.push(b);
+  for (let b = 174; b <= 255; b++) order.push(b);
+  for (let b = 0; b < 256; b++) if (!order.includes(b)) order.push(b);
+  return order.map((b) => BYTE_TO_UNICODE[b]);
+}
+
+const PRE_TOKENIZER = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
+const HTML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
+
+/** CLIP's basic_clean + whitespace_clean + lower-casing (NFC stands in for ftfy's fixes). */
+export function cleanText(text: string): string {
+  const unescaped = text.normalize('NFC').replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, body: string) => {
+    if (body[0] === '#') {
+      const code = body[1] === 'x' || body[1] === 'X' ? parseInt(body.slice(2), 16) : parseInt(body.slice(1), 10);
+      return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : entity;
+    }
+    return HTML_ENTITIES[body.toLowerCase()] ?? entity;
+  });
+  return unescaped.replace(/\s+/g, ' ').trim().toLowerCase();
+}
+
+export interface TokenizerFiles {
+  vocab: Record<string, number>;
+  merges: string[];
+  config?: Record<string, unknown>;
+  specialTokens?: Record<string, unknown>;
+}
+
+export interface TokenizedPrompt {
+  ids: Int32Array;
+  /** Tokens of the prompt that did not fit in the context window. */
+  truncatedTokens: number;
+}
+
+function specialTokenContent(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content;
+  }
+  return undefined;
+}
+
+/** CLIP's byte-level BPE tokenizer, as transformers' CLIPTokenizer runs it from a diffusers `tokenizer/` folder. */
+export class ClipTokenizer {
+  readonly maxLength: number;
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly padId: number;
+  private readonly vocab: Map<string, number>;
+  private readonly mergeRanks = new Map<string, number>();
+  private readonly cache = new Map<string, number[]>();
+
+  constructor(files: TokenizerFiles, source = 'tokenizer') {
+    this.vocab = new Map(Object.entries(files.vocab));
+    files.merges.forEach((line, rank) => this.mergeRanks.set(line, rank));
+    const setting = (key: string) => specialTokenContent(files.config?.[key]) ?? specialTokenContent(files.specialTokens?.[key]);
+    const idOf = (token: string, role: string): number => {
+      const id = this.vocab.get(token);
+      if (id === undefined) throw new EaselError('TOKENIZER_INVALID', `${source}: the ${role} token ${JSON.stringify(token)} is not in vocab.json.`);
+      return id;
+    };
+    this.bosId = idOf(setting('bos_token') ?? '<|startoftext|>', 'start');
+    this.eosId = idOf(setting('eos_token') ?? '<|endoftext|>', 'end');
+    this.padId = idOf(setting('pad_token') ?? '<|endoftext|>', 'padding');
+    const configured = files.config?.model_max_length;
+    this.maxLength = typeof configured === 'number' && Number.isInteger(configured) && configured >= 2 && configured <= 4096 ? configured : 77;
+  }
+
+  static async load(folder: string): Promise<ClipTokenizer> {
+    const read = async (name: string, required: boolean): Promise<string | undefined> => {
+      try {
+        return await readFile(join(folder, name), 'utf8');
+      } catch (error) {
+        if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new EaselError('TOKENIZER_INVALID', `Cannot read ${join(folder, name)}: ${(error as Error).message}.`, { cause: error });
+      }
+    };
+    const parseObject = (name: string, text: string | undefined): Record<string, unknown> | undefined => {
+      if (text === undefined) return undefined;
+      try {
+        const value: unknown = JSON.parse(text);
+        if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+      } catch {
+        // reported below
+      }
+      throw new EaselError('TOKENIZER_INVALID', `${join(folder, name)} is not a JSON object.`);
+    };
+    const vocab = parseObject('vocab.json', await read('vocab.json', true))!;
+    for (const [token, id] of Object.entries(vocab)) {
+      if (!Number.isInteger(id)) throw new EaselError('TOKENIZER_INVALID', `${join(folder, 'vocab.json')}: the id of ${JSON.stringify(token)} is not an integer.`);
+    }
+    const merges = (await read('merges.txt', true))!
+      .split('\n')
+      .filter((line, index) => !(index === 0 && line.startsWith('#version')) && line.trim() !== '');
+    if (merges.some((line) => line.split(' ').length !== 2)) {
+      throw new EaselError('TOKENIZER_INVALID', `${join(folder, 'merges.txt')} has a line that is not two symbols separated by a space.`);
+    }
+    return new ClipTokenizer({
+      vocab: vocab as Record<string, number>,
+      merges,
+      config: parseObject('tokenizer_config.json', await read('tokenizer_config.json', false)),
+      specialTokens: parseObject('special_tokens_map.json', await read('special_tokens_map.json', false)),
+    }, folder);
+  }
+
+  /** Token ids of the text without start, end or padding. */
+  tokenize(text: string): number[] {
+    const ids: number[] = [];
+    for (const match of cleanText(text).matchAll(PRE_TOKENIZER)) {
+      const piece = match[0];
+      const special = this.vocab.get(piece);
+      if (piece.startsWith('<|') && special !== undefined) {
+        ids.push(special);
+        continue;
+      }
+      ids.push(...this.encodeWord(piece));
+    }
+    return ids;
+  }
+
+  /** `<|startoftext|>` prompt `<|endoftext|>` padded to the context length, truncated as CLIP truncates. */
+  encode(text: string): TokenizedPrompt {
+    const tokens = this.tokenize(text);
+    const room = this.maxLength - 2;
+    const ids = new Int32Array(this.maxLength).fill(this.padId);
+    ids[0] = this.bosId;
+    const kept = Math.min(room, tokens.length);
+    for (let i = 0; i < kept; i++) ids[i + 1] = tokens[i];
+    ids[kept + 1] = this.eosId;
+    return { ids, truncatedTokens: tokens.length - kept };
+  }
+
+  private encodeWord(piece: string): number[] {
+    const cached = this.cache.get(piece);
+    if (cached) return cached;
+    const symbols = [...Buffer.from(piece, 'utf8')].map((b) => BYTE_TO_UNICODE[b]);
+    symbols[symbols.length - 1] += '</w>';
+    while (symbols.length > 1) {
+      let bestRank = Infinity;
+      let bestIndex = -1;
+      for (let i = 0; i < symbols.length - 1; i++) {
+        const rank = this.mergeRanks.get(`${symbols[i]} ${symbols[i + 1]}`);
+        if (rank !== undefined && rank < bestRank) {
+          bestRank = rank;
+          bestIndex = i;
+        }
+      }
+      if (bestIndex < 0) break;
+      const first = symbols[bestIndex];
+      const second = symbols[bestIndex + 1];
+      for (let i = 0; i < symbols.length - 1; i++) {
+        if (symbols[i] === first && symbols[i + 1] === second) symbols.splice(i, 2, first + second);
+      }
+    }
+    const ids = symbols.map((symbol) => this.vocab.get(symbol) ?? this.eosId);
+    if (this.cache.size < 10000) this.cache.set(piece, ids);
+    return ids;
+  }
+}
