@@ -1,0 +1,91 @@
+import { readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { EaselError } from './errors.ts';
+import { parseSchedulerConfig, type SchedulerConfig } from './samplers/schedulerConfig.ts';
+
+export const REQUIRED_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
+export const OPTIONAL_COMPONENTS = ['vae_encoder', 'safety_checker'] as const;
+export type ComponentName = (typeof REQUIRED_COMPONENTS)[number] | (typeof OPTIONAL_COMPONENTS)[number];
+
+/** A diffusers / Optimum ONNX Stable Diffusion folder, checked on disk; no session is created here. */
+export interface ModelFolder {
+  root: string;
+  name: string;
+  modelIndex: Record<string, unknown>;
+  /** model.onnx path of each component present. */
+  components: Partial<Record<ComponentName, string>>;
+  tokenizerDir: string;
+  scheduler: SchedulerConfig;
+  /** VAE latent scaling factor (0.18215 for SD 1.x/2.x). */
+  scalingFactor: number;
+  /** Native resolution from unet/config.json sample_size × 8, else 512. */
+  nativeSize: number;
+}
+
+const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function readJsonObject(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new EaselError('MODEL_INVALID', `Cannot read ${path}: ${(error as Error).message}.`, { cause: error });
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new EaselError('MODEL_INVALID', `${path} is not valid JSON (expected an object).`);
+}
+
+/** Reads and checks a model folder's layout: model_index.json, components, tokenizer and scheduler. */
+export async function inspectModelFolder(root: string): Promise<ModelFolder> {
+  const rootInfo = await stat(root).catch(() => undefined);
+  if (!rootInfo?.isDirectory()) {
+    throw new EaselError('MODEL_NOT_FOUND', `Model folder ${root} does not exist or is not a folder. Set a diffusers ONNX model folder (with model_index.json).`);
+  }
+  if ((await fileSize(join(root, 'model_index.json'))) === undefined) {
+    throw new EaselError('MODEL_INVALID', `${root} is not a diffusers ONNX model folder: model_index.json is missing.`);
+  }
+  const modelIndex = (await readJsonObject(join(root, 'model_index.json'), true))!;
+  const components: Partial<Record<ComponentName, string>> = {};
+  for (const name of [...REQUIRED_COMPONENTS, ...OPTIONAL_COMPONENTS]) {
+    const path = join(root, name, 'model.onnx');
+    const size = await fileSize(path);
+    const required = (REQUIRED_COMPONENTS as readonly string[]).includes(name);
+    if (size === undefined) {
+      if (required) throw new EaselError('MODEL_INVALID', `${root}: the ${name} component is missing (expected ${path}).`);
+      continue;
+    }
+    if (size === 0) throw new EaselError('MODEL_INVALID', `${path} is empty. The download or export did not finish; fetch the model again.`);
+    components[name] = path;
+  }
+  const tokenizerDir = join(root, 'tokenizer');
+  for (const file of TOKENIZER_FILES) {
+    if ((await fileSize(join(tokenizerDir, file))) === undefined) {
+      throw new EaselError('TOKENIZER_INVALID', `${root}: the tokenizer file ${join(tokenizerDir, file)} is missing.`);
+    }
+  }
+  const schedulerPath = join(root, 'scheduler', 'scheduler_config.json');
+  const scheduler = parseSchedulerConfig(await readJsonObject(schedulerPath, false) ?? {}, schedulerPath);
+  const vaeConfig = (await readJsonObject(join(root, 'vae_decoder', 'config.json'), false))
+    ?? (await readJsonObject(join(root, 'vae', 'config.json'), false));
+  const scaling = vaeConfig?.scaling_factor;
+  const scalingFactor = typeof scaling === 'number' && Number.isFinite(scaling) && scaling > 0 ? scaling : 0.18215;
+  const unetConfig = await readJsonObject(join(root, 'unet', 'config.json'), false);
+  const sampleSize = unetConfig?.sample_size;
+  const nativeSize = typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize > 0 ? sampleSize * 8 : 512;
+  return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize };
+}

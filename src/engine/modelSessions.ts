@@ -1,0 +1,131 @@
+import type * as ort from 'onnxruntime-node';
+import { EaselError } from './errors.ts';
+import type { ComponentName, ModelFolder } from './modelFolder.ts';
+import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
+import { ClipTokenizer } from './tokenizer.ts';
+
+export type FloatType = 'float32' | 'float16';
+export type TimestepType = 'int64' | 'int32' | 'float32' | 'float16';
+
+/** What the engine learned from each session's metadata, so it feeds each export what it expects. */
+export interface ModelSignature {
+  inputIdsType: 'int32' | 'int64';
+  textOutput: string;
+  textOutputType: FloatType;
+  sampleType: FloatType;
+  timestepType: TimestepType;
+  /** `[1]` or scalar timestep (false) versus one per batch item (true). */
+  timestepPerItem: boolean;
+  contextType: FloatType;
+  unetOutputType: FloatType;
+  /** Latent height and width when the export fixes them. */
+  fixedLatentSize?: [number, number];
+  decoderInputType: FloatType;
+  decoderOutputType: FloatType;
+}
+
+export interface LoadedModel {
+  folder: ModelFolder;
+  provider: ExecutionProvider;
+  providerAttempts: ProviderAttempt[];
+  tokenizer: ClipTokenizer;
+  textEncoder: ort.InferenceSession;
+  unet: ort.InferenceSession;
+  vaeDecoder: ort.InferenceSession;
+  signature: ModelSignature;
+  release(): Promise<void>;
+}
+
+type Metadata = ort.InferenceSession.ValueMetadata;
+type TensorMetadata = Extract<Metadata, { isTensor: true }>;
+
+function describe(list: readonly Metadata[]): string {
+  return list.map((m) => (m.isTensor ? `${m.name} (${m.type} [${m.shape.join(', ')}])` : `${m.name} (not a tensor)`)).join(', ') || 'none';
+}
+
+function expectTensor<T extends string>(
+  path: string, side: 'input' | 'output', list: readonly Metadata[], name: string | undefined, types: readonly T[], rank: number | number[],
+): TensorMetadata & { type: T } {
+  const found = name === undefined ? list[0] : list.find((m) => m.name === name);
+  const ranks = Array.isArray(rank) ? rank : [rank];
+  const expected = `${side} "${name ?? '(first)'}" of type ${types.join(' or ')} with rank ${ranks.join(' or ')}`;
+  if (!found || !found.isTensor || !types.includes(found.type as T) || (found.shape.length > 0 && !ranks.includes(found.shape.length))) {
+    throw new EaselError('MODEL_INVALID', `${path}: expected ${expected}; found ${side}s ${describe(list)}. This export is not a Stable Diffusion 1.x/2.x ${side === 'input' ? 'input' : 'output'} layout Easel can run.`);
+  }
+  return found as TensorMetadata & { type: T };
+}
+
+const FLOATS = ['float32', 'float16'] as const;
+
+/** Checks names, dtypes and ranks of the three sessions against the diffusers ONNX signatures. */
+export function readSignature(folder: ModelFolder, text: ort.InferenceSession, unet: ort.InferenceSession, decoder: ort.InferenceSession): ModelSignature {
+  const textPath = folder.components.text_encoder!;
+  const unetPath = folder.components.unet!;
+  const decoderPath = folder.components.vae_decoder!;
+  const ids = expectTensor(textPath, 'input', text.inputMetadata, 'input_ids', ['int32', 'int64'] as const, 2);
+  const textOut = text.outputMetadata.find((m) => m.name === 'last_hidden_state') ?? text.outputMetadata[0];
+  const textOutput = expectTensor(textPath, 'output', text.outputMetadata, textOut?.name, FLOATS, 3);
+  const sample = expectTensor(unetPath, 'input', unet.inputMetadata, 'sample', FLOATS, 4);
+  const timestep = expectTensor(unetPath, 'input', unet.inputMetadata, 'timestep', ['int64', 'int32', 'float32', 'float16'] as const, [0, 1]);
+  const context = expectTensor(unetPath, 'input', unet.inputMetadata, 'encoder_hidden_states', FLOATS, 3);
+  const extra = unet.inputMetadata.filter((m) => !['sample', 'timestep', 'encoder_hidden_states'].includes(m.name));
+  if (extra.length > 0) {
+    throw new EaselError('MODEL_INVALID', `${unetPath}: the UNet also needs ${extra.map((m) => m.name).join(', ')} (an SDXL or ControlNet export?). Easel runs Stable Diffusion 1.x/2.x UNets with sample, timestep and encoder_hidden_states.`);
+  }
+  const unetOut = expectTensor(unetPath, 'output', unet.outputMetadata, 'out_sample', FLOATS, 4);
+  const latent = expectTensor(decoderPath, 'input', decoder.inputMetadata, 'latent_sample', FLOATS, 4);
+  const decoded = expectTensor(decoderPath, 'output', decoder.outputMetadata, 'sample', FLOATS, 4);
+  const [height, width] = [sample.shape[2], sample.shape[3]];
+  const contextWidth = context.shape[2];
+  const textWidth = textOutput.shape[2];
+  if (typeof contextWidth === 'number' && typeof textWidth === 'number' && contextWidth !== textWidth) {
+    throw new EaselError('MODEL_INVALID', `${unetPath} expects encoder_hidden_states of width ${contextWidth}, but ${textPath} produces ${textWidth}. The components come from different models.`);
+  }
+  return {
+    inputIdsType: ids.type,
+    textOutput: textOutput.name,
+    textOutputType: textOutput.type,
+    sampleType: sample.type,
+    timestepType: timestep.type,
+    timestepPerItem: !(timestep.shape.length === 0 || timestep.shape[0] === 1),
+    contextType: context.type,
+    unetOutputType: unetOut.type,
+    fixedLatentSize: typeof height === 'number' && typeof width === 'number' ? [height, width] : undefined,
+    decoderInputType: latent.type,
+    decoderOutputType: decoded.type,
+  };
+}
+
+/** Creates the three sessions from their file paths (weights stay in ONNX Runtime) and checks them. */
+export async function loadModel(
+  folder: ModelFolder,
+  choice: ExecutionProviderChoice,
+  onComponent?: (component: ComponentName) => void,
+): Promise<LoadedModel> {
+  const tokenizer = await ClipTokenizer.load(folder.tokenizerDir);
+  const opened: ort.InferenceSession[] = [];
+  const release = async () => {
+    await Promise.all(opened.splice(0).map((session) => session.release().catch(() => undefined)));
+  };
+  try {
+    onComponent?.('unet');
+    const first = await createSessionWithProvider(folder.components.unet!, choice);
+    opened.push(first.session);
+    const provider = first.provider;
+    const open = async (component: ComponentName) => {
+      onComponent?.(component);
+      const { session } = await createSessionWithProvider(folder.components[component]!, provider);
+      opened.push(session);
+      return session;
+    };
+    const textEncoder = await open('text_encoder');
+    const vaeDecoder = await open('vae_decoder');
+    const signature = readSignature(folder, textEncoder, first.session, vaeDecoder);
+    return {
+      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, signature, release,
+    };
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}

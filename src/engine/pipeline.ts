@@ -1,0 +1,282 @@
+import * as ort from 'onnxruntime-node';
+import { EaselError } from './errors.ts';
+import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
+import type { LoadedModel, FloatType, TimestepType } from './modelSessions.ts';
+import { latentPreview, type PreviewImage } from './preview.ts';
+import { createNoiseGenerator, MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
+import { createSampler, isSamplerName, isScheduleType, type SamplerName, type ScheduleType } from './samplers/index.ts';
+
+export interface GenerationParams {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  cfgScale: number;
+  seed: bigint;
+  sampler: SamplerName;
+  schedule: ScheduleType;
+  width: number;
+  height: number;
+  rng: RngSource;
+  batchCount: number;
+}
+
+export const MAX_BATCH_COUNT = 64;
+export const MAX_STEPS = 500;
+export const MAX_DIMENSION = 2048;
+
+export interface StepProgress {
+  imageIndex: number;
+  step: number;
+  total: number;
+  timestep: number;
+  elapsedMs: number;
+}
+
+export interface GeneratedImage {
+  index: number;
+  seed: bigint;
+  width: number;
+  height: number;
+  /** 8-bit RGB, row-major. */
+  rgb: Uint8Array;
+  latents: Float32Array;
+  timing: GenerationTiming;
+}
+
+export interface GenerationTiming {
+  totalMs: number;
+  textEncoderMs: number;
+  /** Time inside the UNet's session.run, all steps. */
+  unetMs: number;
+  decodeMs: number;
+  /** The engine's own time per step outside session.run (scaling, guidance, sampler, noise). */
+  overheadPerStepMs: number;
+  steps: number;
+}
+
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  onStep?: (progress: StepProgress) => void;
+  /** Emit a latent preview every N steps (0 = never). */
+  previewEvery?: number;
+  onPreview?: (preview: PreviewImage, progress: StepProgress) => void;
+  onImage?: (image: GeneratedImage) => void | Promise<void>;
+}
+
+/** Checks and completes a request; every problem is a sentence naming the setting. */
+export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & { seed?: number | bigint | string }, model?: LoadedModel): GenerationParams {
+  const fail = (message: string): never => {
+    throw new EaselError('INVALID_REQUEST', message);
+  };
+  const native = model?.signature.fixedLatentSize
+    ? { width: model.signature.fixedLatentSize[1] * 8, height: model.signature.fixedLatentSize[0] * 8 }
+    : { width: model?.folder.nativeSize ?? 512, height: model?.folder.nativeSize ?? 512 };
+  const prompt = input.prompt ?? '';
+  if (typeof prompt !== 'string') fail('The prompt must be text.');
+  const negativePrompt = input.negativePrompt ?? '';
+  if (typeof negativePrompt !== 'string') fail('The negative prompt must be text.');
+  const steps = input.steps ?? 20;
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) fail(`Steps must be a whole number from 1 to ${MAX_STEPS}, got ${steps}.`);
+  const cfgScale = input.cfgScale ?? 7;
+  if (typeof cfgScale !== 'number' || !Number.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) fail(`CFG scale must be a number from 0 to 100, got ${cfgScale}.`);
+  const sampler = input.sampler ?? 'Euler a';
+  if (!isSamplerName(sampler)) fail(`Unknown sampler "${String(sampler)}".`);
+  const schedule = input.schedule ?? 'Automatic';
+  if (!isScheduleType(schedule)) fail(`Unknown schedule type "${String(schedule)}"; use Automatic or Karras.`);
+  const rng = input.rng ?? 'cpu';
+  if (rng !== 'cpu' && rng !== 'gpu') fail(`RNG source must be "cpu" or "gpu", got "${String(rng)}".`);
+  const width = input.width ?? native.width;
+  const height = input.height ?? native.height;
+  for (const [name, value] of [['Width', width], ['Height', height]] as const) {
+    if (!Number.isInteger(value) || value < 8 || value > MAX_DIMENSION) fail(`${name} must be a whole number of pixels from 8 to ${MAX_DIMENSION}, got ${value}.`);
+    if (value % 8 !== 0) fail(`${name} must be a multiple of 8, got ${value} (try ${Math.max(8, Math.round(value / 8) * 8)}).`);
+  }
+  if (model?.signature.fixedLatentSize && (width !== native.width || height !== native.height)) {
+    fail(`This model was exported for ${native.width}×${native.height} only; ${width}×${height} was asked for.`);
+  }
+  const batchCount = input.batchCount ?? 1;
+  if (!Number.isInteger(batchCount) || batchCount < 1 || batchCount > MAX_BATCH_COUNT) fail(`Batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${batchCount}.`);
+  let seed: bigint;
+  try {
+    seed = normaliseSeed(typeof input.seed === 'string' ? BigInt(input.seed) : input.seed ?? randomSeed());
+  } catch {
+    return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
+  }
+  if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
+  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount };
+}
+
+export function randomSeed(): bigint {
+  return BigInt(Math.floor(Math.random() * 2 ** 32));
+}
+
+function floatTensor(type: FloatType, data: Float32Array, dims: number[]): ort.Tensor {
+  return type === 'float16' ? new ort.Tensor('float16', float32ToFloat16(data), dims) : new ort.Tensor('float32', data, dims);
+}
+
+function readFloats(tensor: ort.Tensor): Float32Array {
+  if (tensor.type === 'float16') return float16ToFloat32(tensor.data as Uint16Array);
+  if (tensor.type === 'float32') return tensor.data as Float32Array;
+  throw new EaselError('INFERENCE_FAILED', `The model returned ${tensor.type} where float32 or float16 was expected.`);
+}
+
+/** diffusers builds `np.array([t], dtype)`; integer exports therefore get the truncated timestep. */
+function timestepTensor(type: TimestepType, value: number, count: number): ort.Tensor {
+  switch (type) {
+    case 'int64':
+      return new ort.Tensor('int64', new BigInt64Array(count).fill(BigInt(Math.trunc(value))), [count]);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(count).fill(Math.trunc(value)), [count]);
+    case 'float16':
+      return new ort.Tensor('float16', float32ToFloat16(new Float32Array(count).fill(value)), [count]);
+    default:
+      return new ort.Tensor('float32', new Float32Array(count).fill(value), [count]);
+  }
+}
+
+function cancelled(): EaselError {
+  return new EaselError('CANCELLED', 'Generation was cancelled.');
+}
+
+async function encodePrompt(model: LoadedModel, text: string): Promise<{ embeddings: Float32Array; dims: number[]; truncated: number }> {
+  const { ids, truncatedTokens } = model.tokenizer.encode(text);
+  const input = model.signature.inputIdsType === 'int64'
+    ? new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length])
+    : new ort.Tensor('int32', ids, [1, ids.length]);
+  const result = await runSession(model.textEncoder, { input_ids: input }, 'text_encoder');
+  const output = result[model.signature.textOutput];
+  return { embeddings: readFloats(output), dims: [...output.dims], truncated: truncatedTokens };
+}
+
+async function runSession(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, component: string): Promise<ort.InferenceSession.ReturnType> {
+  try {
+    return await session.run(feeds);
+  } catch (error) {
+    const message = (error as Error).message ?? String(error);
+    if (/bad_alloc|out of memory|Failed to allocate/i.test(message)) {
+      throw new EaselError('OUT_OF_MEMORY', `Out of memory while running the ${component}. Try a smaller size, a smaller batch, or the cpu provider.`, { cause: error });
+    }
+    throw new EaselError('INFERENCE_FAILED', `The ${component} failed: ${message.split('\n')[0]}`, { cause: error });
+  }
+}
+
+function concatenate(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** Text-to-image: one image per seed (seed, seed + 1, …), each from its own generator as diffusers does. */
+export async function generate(model: LoadedModel, params: GenerationParams, options: GenerateOptions = {}): Promise<GeneratedImage[]> {
+  const { signal } = options;
+  if (signal?.aborted) throw cancelled();
+  const signature = model.signature;
+  const guided = params.cfgScale > 1;
+  const textStart = performance.now();
+  const positive = await encodePrompt(model, params.prompt);
+  const negative = guided ? await encodePrompt(model, params.negativePrompt) : undefined;
+  const context = negative ? concatenate(negative.embeddings, positive.embeddings) : positive.embeddings;
+  const contextDims = [guided ? 2 : 1, positive.dims[1], positive.dims[2]];
+  const contextTensor = floatTensor(signature.contextType, context, contextDims);
+  const textEncoderMs = performance.now() - textStart;
+
+  const latentHeight = params.height / 8;
+  const latentWidth = params.width / 8;
+  const latentShape = [1, 4, latentHeight, latentWidth];
+  const latentSize = 4 * latentHeight * latentWidth;
+  const modelBatch = guided ? 2 : 1;
+  const images: GeneratedImage[] = [];
+
+  for (let index = 0; index < params.batchCount; index++) {
+    const imageStart = performance.now();
+    const seed = params.seed + BigInt(index);
+    const generator = createNoiseGenerator(seed, params.rng);
+    const sampler = createSampler(params.sampler, { config: model.folder.scheduler, steps: params.steps, schedule: params.schedule });
+    let latents = generator.randn(latentShape);
+    for (let i = 0; i < latents.length; i++) latents[i] *= sampler.initNoiseSigma;
+    const drawNoise = () => generator.randn(latentShape);
+    const total = sampler.timesteps.length;
+    let unetMs = 0;
+    for (let step = 0; step < total; step++) {
+      if (signal?.aborted) throw cancelled();
+      const timestep = sampler.timesteps[step];
+      const scaled = sampler.scaleModelInput(latents, step);
+      const modelInput = guided ? concatenate(scaled, scaled) : scaled;
+      const feeds = {
+        sample: floatTensor(signature.sampleType, modelInput, [modelBatch, 4, latentHeight, latentWidth]),
+        timestep: timestepTensor(signature.timestepType, timestep, signature.timestepPerItem ? modelBatch : 1),
+        encoder_hidden_states: contextTensor,
+      };
+      const runStart = performance.now();
+      const result = await runSession(model.unet, feeds, 'UNet');
+      unetMs += performance.now() - runStart;
+      const output = readFloats(result.out_sample);
+      let noisePrediction: Float32Array;
+      if (guided) {
+        noisePrediction = new Float32Array(latentSize);
+        const scale = params.cfgScale;
+        for (let i = 0; i < latentSize; i++) {
+          const unconditional = output[i];
+          noisePrediction[i] = unconditional + scale * (output[latentSize + i] - unconditional);
+        }
+      } else {
+        noisePrediction = output;
+      }
+      latents = sampler.step(noisePrediction, step, latents, drawNoise);
+      const progress = { imageIndex: index, step: step + 1, total, timestep, elapsedMs: performance.now() - imageStart };
+      options.onStep?.(progress);
+      if (options.onPreview && options.previewEvery && (step + 1) % options.previewEvery === 0 && step + 1 < total) {
+        options.onPreview(latentPreview(latents, latentHeight, latentWidth), progress);
+      }
+    }
+    const loopMs = performance.now() - imageStart;
+    if (signal?.aborted) throw cancelled();
+    const decodeStart = performance.now();
+    const rgb = await decode(model, latents, latentHeight, latentWidth);
+    const decodeMs = performance.now() - decodeStart;
+    const image: GeneratedImage = {
+      index,
+      seed,
+      width: params.width,
+      height: params.height,
+      rgb,
+      latents,
+      timing: {
+        totalMs: performance.now() - imageStart + (index === 0 ? textEncoderMs : 0),
+        textEncoderMs: index === 0 ? textEncoderMs : 0,
+        unetMs,
+        decodeMs,
+        overheadPerStepMs: (loopMs - unetMs) / total,
+        steps: total,
+      },
+    };
+    images.push(image);
+    await options.onImage?.(image);
+  }
+  return images;
+}
+
+async function decode(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
+  const scaled = new Float32Array(latents.length);
+  const inverse = 1 / model.folder.scalingFactor;
+  for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] * inverse;
+  const result = await runSession(model.vaeDecoder, {
+    latent_sample: floatTensor(model.signature.decoderInputType, scaled, [1, 4, latentHeight, latentWidth]),
+  }, 'VAE decoder');
+  const output = result.sample;
+  const pixels = readFloats(output);
+  const [, channels, height, width] = output.dims;
+  if (channels !== 3 || height !== latentHeight * 8 || width !== latentWidth * 8) {
+    throw new EaselError('INFERENCE_FAILED', `The VAE decoder returned [${output.dims.join(', ')}]; expected [1, 3, ${latentHeight * 8}, ${latentWidth * 8}].`);
+  }
+  const plane = height * width;
+  const rgb = new Uint8Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) {
+      const value = Math.min(1, Math.max(0, pixels[c * plane + p] / 2 + 0.5));
+      rgb[p * 3 + c] = Math.round(value * 255);
+    }
+  }
+  return rgb;
+}

@@ -1,0 +1,77 @@
+import * as ort from 'onnxruntime-node';
+import { EaselError } from './errors.ts';
+
+export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'dml', 'coreml', 'cuda'] as const;
+export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+export type ExecutionProvider = Exclude<ExecutionProviderChoice, 'auto'>;
+
+export function isExecutionProviderChoice(value: unknown): value is ExecutionProviderChoice {
+  return typeof value === 'string' && (EXECUTION_PROVIDERS as readonly string[]).includes(value);
+}
+
+/** Providers this platform's onnxruntime-node build may offer, fastest first; `cpu` always last. */
+export function candidateProviders(platform: NodeJS.Platform = process.platform): ExecutionProvider[] {
+  const offered = new Set(ort.listSupportedBackends().map((backend) => backend.name));
+  const preference: ExecutionProvider[] = platform === 'win32'
+    ? ['dml', 'webgpu', 'cuda']
+    : platform === 'darwin' ? ['coreml', 'webgpu'] : ['cuda', 'webgpu'];
+  return [...preference.filter((name) => offered.has(name)), 'cpu'];
+}
+
+export interface ProviderAttempt {
+  provider: ExecutionProvider;
+  error?: string;
+}
+
+/**
+ * Creates a session with the chosen provider. `auto` tries each candidate in turn and falls back to
+ * `cpu`, returning why the others were passed over; an explicit provider that fails is an error.
+ */
+export async function createSessionWithProvider(
+  modelPath: string,
+  choice: ExecutionProviderChoice,
+  options: ort.InferenceSession.SessionOptions = {},
+): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[] }> {
+  const candidates = choice === 'auto' ? candidateProviders() : [choice];
+  const attempts: ProviderAttempt[] = [];
+  for (const provider of candidates) {
+    try {
+      const session = await ort.InferenceSession.create(modelPath, {
+        graphOptimizationLevel: 'all',
+        ...options,
+        executionProviders: [provider],
+      });
+      attempts.push({ provider });
+      return { session, provider, attempts };
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      attempts.push({ provider, error: message });
+      if (choice !== 'auto' || provider === 'cpu') {
+        if (isProviderFailure(message)) {
+          throw new EaselError('PROVIDER_UNAVAILABLE', `The ${provider} execution provider is not available here: ${firstLine(message)}. Choose "auto" or "cpu" in easel.executionProvider.`, { cause: error });
+        }
+        throw describeLoadFailure(modelPath, message, error);
+      }
+    }
+  }
+  throw new EaselError('PROVIDER_UNAVAILABLE', `No execution provider could load ${modelPath}.`);
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].trim();
+}
+
+function isProviderFailure(message: string): boolean {
+  return /execution provider|backend|not supported|not found in backend|EP/i.test(message) && !/protobuf|model_path|external data|\.onnx/i.test(message);
+}
+
+/** Turns ONNX Runtime's load errors into a sentence that names the file and what to do. */
+export function describeLoadFailure(modelPath: string, message: string, cause?: unknown): EaselError {
+  if (/external|onnx_data|weights\.pb|GetExtDataFromTensorProto|open file/i.test(message)) {
+    return new EaselError('MODEL_INVALID', `${modelPath} could not be loaded: its external weights file (model.onnx_data or weights.pb beside it) is missing or incomplete. Download the model again. (${firstLine(message)})`, { cause });
+  }
+  if (/bad_alloc|out of memory|Failed to allocate/i.test(message)) {
+    return new EaselError('OUT_OF_MEMORY', `Not enough memory to load ${modelPath}. Close other programs or choose a smaller (fp16) model.`, { cause });
+  }
+  return new EaselError('MODEL_INVALID', `${modelPath} is not a valid ONNX model (${firstLine(message)}). The file may be truncated or corrupt; download or export it again.`, { cause });
+}

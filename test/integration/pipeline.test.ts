@@ -1,0 +1,185 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
+import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
+import { generate, validateParams, type GenerationParams } from '../../src/engine/pipeline.ts';
+import { SAMPLER_NAMES } from '../../src/engine/samplers/index.ts';
+import { analyticTarget, maxAbsDifference } from '../helpers/analyticTarget.ts';
+import { fixtureModels } from '../helpers/fixtures.ts';
+
+const loaded: LoadedModel[] = [];
+let folders: Record<string, string>;
+
+async function open(variant: string): Promise<LoadedModel> {
+  const model = await loadModel(await inspectModelFolder(folders[variant]), 'cpu');
+  loaded.push(model);
+  return model;
+}
+
+before(async () => {
+  folders = await fixtureModels();
+});
+after(async () => {
+  await Promise.all(loaded.map((model) => model.release()));
+});
+
+const PROMPT = 'a yellow sun over the ocean';
+const small = (overrides: Partial<GenerationParams> = {}) => ({ prompt: PROMPT, width: 64, height: 64, steps: 12, seed: 42n, ...overrides });
+
+// The analytic model's target does not depend on the noise, so seeds show through the noise DDIM leaves
+// at ᾱ₀ < 1; guidance 1 keeps the colours from saturating.
+test('same model, prompt, seed and settings give identical bytes; another seed gives another image', async () => {
+  const model = await open('demo');
+  const params = validateParams(small({ sampler: 'DDIM', cfgScale: 1 }), model);
+  const [first] = await generate(model, params);
+  const [again] = await generate(model, params);
+  const [other] = await generate(model, { ...params, seed: 43n });
+  assert.deepEqual(again.rgb, first.rgb);
+  assert.notDeepEqual(other.rgb, first.rgb);
+  assert.equal(first.rgb.length, 64 * 64 * 3);
+});
+
+test('batch count gives seed, seed+1, … and image i equals a single run with that seed', async () => {
+  const model = await open('demo');
+  const params = validateParams(small({ batchCount: 3, seed: 100n, sampler: 'Euler a' }), model);
+  const images = await generate(model, params);
+  assert.deepEqual(images.map((image) => image.seed), [100n, 101n, 102n]);
+  const [single] = await generate(model, { ...params, batchCount: 1, seed: 102n });
+  assert.deepEqual(single.rgb, images[2].rgb);
+});
+
+/** The same model with set_alpha_to_one, so ᾱ-space samplers end exactly at x₀ as well. */
+function endingAtAlphaOne(model: LoadedModel): LoadedModel {
+  return { ...model, folder: { ...model.folder, scheduler: { ...model.folder.scheduler, set_alpha_to_one: true } } };
+}
+
+for (const sampler of SAMPLER_NAMES) {
+  test(`${sampler} converges on the analytic model's target without guidance`, async () => {
+    const model = endingAtAlphaOne(await open('demo'));
+    const target = await analyticTarget(model, PROMPT, 8, 8);
+    const steps = sampler === 'LCM' ? 4 : 25;
+    const [image] = await generate(model, validateParams(small({ sampler, steps, cfgScale: 1 }), model));
+    const error = maxAbsDifference(image.latents, target);
+    assert.ok(error < 1e-5, `${sampler}: max |latent − target| = ${error}`);
+  });
+}
+
+test('with SD\'s set_alpha_to_one = false, DDIM stops at ᾱ₀ and keeps √(1 − ᾱ₀) of noise, as diffusers does', async () => {
+  const model = await open('demo');
+  const target = await analyticTarget(model, PROMPT, 8, 8);
+  const [image] = await generate(model, validateParams(small({ sampler: 'DDIM', steps: 25, cfgScale: 1 }), model));
+  const error = maxAbsDifference(image.latents, target);
+  assert.ok(error > 0.01 && error < 0.15, `residual ${error}`);
+});
+
+test('Karras schedules converge too', async () => {
+  const model = await open('demo');
+  const target = await analyticTarget(model, PROMPT, 8, 8);
+  for (const sampler of ['Euler', 'DPM++ 2M'] as const) {
+    const [image] = await generate(model, validateParams(small({ sampler, schedule: 'Karras', cfgScale: 1 }), model));
+    assert.ok(maxAbsDifference(image.latents, target) < 1e-5, sampler);
+  }
+});
+
+test('classifier-free guidance extrapolates from the negative prompt: x₀ = u + g·(c − u)', async () => {
+  const model = await open('demo');
+  const conditional = await analyticTarget(model, PROMPT, 8, 8);
+  const unconditional = await analyticTarget(model, 'night', 8, 8);
+  const guidance = 3;
+  const expected = conditional.map((c, i) => unconditional[i] + guidance * (c - unconditional[i]));
+  const [image] = await generate(model, validateParams(small({ sampler: 'Euler', cfgScale: guidance, negativePrompt: 'night' }), model));
+  assert.ok(maxAbsDifference(image.latents, expected) < 5e-3);
+  const [unguided] = await generate(model, validateParams(small({ sampler: 'Euler', cfgScale: 1 }), model));
+  assert.ok(maxAbsDifference(unguided.latents, expected) > 0.1, 'guidance changes the result');
+});
+
+test('v-prediction model converges (trailing spacing, "!" padding)', async () => {
+  const model = await open('v-prediction');
+  assert.equal(model.folder.scheduler.prediction_type, 'v_prediction');
+  assert.equal(model.tokenizer.padId, 0, 'SD 2.x pads with "!", id 0');
+  const target = await analyticTarget(model, PROMPT, 8, 8);
+  for (const sampler of ['Euler', 'DPM++ 2M', 'Euler a', 'LCM'] as const) {
+    const [image] = await generate(model, validateParams(small({ sampler, steps: sampler === 'LCM' ? 4 : 12, cfgScale: 1 }), model));
+    assert.ok(maxAbsDifference(image.latents, target) < 1e-5, `${sampler}: ${maxAbsDifference(image.latents, target)}`);
+  }
+});
+
+for (const variant of ['optimum-int64', 'int32-timestep', 'float16-timestep', 'float16-io']) {
+  test(`${variant}: signature is read and the image matches the float32 model's`, async () => {
+    const model = await open(variant);
+    const reference = await open('demo');
+    const params = small({ sampler: 'DPM++ 2M', cfgScale: 1 });
+    const [image] = await generate(model, validateParams(params, model));
+    const [expected] = await generate(reference, validateParams(params, reference));
+    const tolerance = variant.startsWith('float16') ? 4 : 1;
+    assert.ok(maxAbsDifference(image.rgb, expected.rgb) <= tolerance, `${variant}: ${maxAbsDifference(image.rgb, expected.rgb)}`);
+  });
+}
+
+test('the signature records what each export expects', async () => {
+  const int64 = await open('optimum-int64');
+  assert.equal(int64.signature.timestepType, 'int64');
+  assert.equal(int64.signature.timestepPerItem, false);
+  const half = await open('float16-io');
+  assert.equal(half.signature.sampleType, 'float16');
+  assert.equal(half.signature.timestepType, 'float16');
+  assert.equal(half.signature.decoderOutputType, 'float16');
+});
+
+test('a fixed-size export defaults to its size and refuses others', async () => {
+  const model = await open('fixed-size');
+  const params = validateParams({ prompt: PROMPT, steps: 4 }, model);
+  assert.deepEqual([params.width, params.height], [64, 64]);
+  assert.throws(() => validateParams({ prompt: PROMPT, width: 128, height: 128 }, model), /exported for 64×64 only/);
+  const [image] = await generate(model, params);
+  assert.equal(image.rgb.length, 64 * 64 * 3);
+});
+
+test('the GPU (Philox) noise source gives a different, reproducible image', async () => {
+  const model = await open('demo');
+  const cpu = validateParams(small({ sampler: 'DDIM', steps: 6, cfgScale: 1 }), model);
+  const [a] = await generate(model, { ...cpu, rng: 'gpu' });
+  const [b] = await generate(model, { ...cpu, rng: 'gpu' });
+  const [c] = await generate(model, cpu);
+  assert.deepEqual(a.rgb, b.rgb);
+  assert.notDeepEqual(a.rgb, c.rgb);
+});
+
+test('progress, previews and cancellation between steps', async () => {
+  const model = await open('demo');
+  const steps: number[] = [];
+  let previews = 0;
+  await generate(model, validateParams(small({ steps: 10 }), model), {
+    onStep: (progress) => steps.push(progress.step),
+    previewEvery: 3,
+    onPreview: (preview) => {
+      previews++;
+      assert.equal(preview.rgba.length, 8 * 8 * 4);
+    },
+  });
+  assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.equal(previews, 3);
+
+  const controller = new AbortController();
+  const seen: number[] = [];
+  await assert.rejects(
+    generate(model, validateParams(small({ steps: 10 }), model), {
+      signal: controller.signal,
+      onStep: (progress) => {
+        seen.push(progress.step);
+        if (progress.step === 4) controller.abort();
+      },
+    }),
+    (error: Error & { code?: string }) => error.code === 'CANCELLED',
+  );
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+});
+
+test('invalid requests are refused with the setting named', async () => {
+  const model = await open('demo');
+  assert.throws(() => validateParams({ prompt: 'x', width: 100 }, model), /Width must be a multiple of 8/);
+  assert.throws(() => validateParams({ prompt: 'x', steps: 0 }, model), /Steps must be a whole number/);
+  assert.throws(() => validateParams({ prompt: 'x', sampler: 'Heun' as never }, model), /Unknown sampler "Heun"/);
+  assert.throws(() => validateParams({ prompt: 'x', seed: -5 }, model), /Seed must be a whole number/);
+  assert.throws(() => validateParams({ prompt: 'x', cfgScale: Number.NaN }, model), /CFG scale/);
+});
