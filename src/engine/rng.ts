@@ -71,10 +71,10 @@ class TorchCpuGenerator implements NoiseGenerator {
   private twist(): void {
     const state = this.state;
     for (let i = 0; i < MT_N; i++) {
-      const y = (state[i] & 0x80000000) | (state[(i + 1) % MT_N] & 0x7fffffff);
-      let next = state[(i + MT_M) % MT_N] ^ (y >>> 1);
-      if (y & 1) next ^= 0x9908b0df;
-      state[i] = next >>> 0;
+      const following = i + 1 < MT_N ? i + 1 : 0;
+      const shifted = i + MT_M < MT_N ? i + MT_M : i + MT_M - MT_N;
+      const y = (state[i] & 0x80000000) | (state[following] & 0x7fffffff);
+      state[i] = state[shifted] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
     }
     this.index = 0;
   }

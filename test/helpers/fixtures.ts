@@ -15,8 +15,16 @@ export function fixtureModels(): Promise<Record<string, string>> {
   return pending;
 }
 
+const temporaryFolders: string[] = [];
+
+/** A fresh folder removed when the test process exits. */
 export function temporaryFolder(prefix = 'easel-test-'): string {
+  if (temporaryFolders.length === 0) {
+    process.once('exit', () => {
+      for (const folder of temporaryFolders) rmSync(folder, { recursive: true, force: true });
+    });
+  }
   const folder = mkdtempSync(join(tmpdir(), prefix));
-  process.once('exit', () => rmSync(folder, { recursive: true, force: true }));
+  temporaryFolders.push(folder);
   return folder;
 }

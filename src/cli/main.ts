@@ -1,0 +1,51 @@
+import { isEaselError } from '../engine/errors.ts';
+import { EASEL_VERSION } from '../version.ts';
+import { GENERATE_HELP, runGenerate } from './generateCommand.ts';
+import { INSPECT_HELP, runInspect } from './inspectCommand.ts';
+
+const HELP = `Easel ${EASEL_VERSION} — local Stable Diffusion
+
+Usage:
+  easel generate --model DIR --prompt TEXT --out FILE.png [options]
+  easel inspect FILE.png [--json]
+  easel --version
+
+Run "easel <command> --help" for a command's options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'generate':
+      return runGenerate(rest);
+    case 'inspect':
+      return runInspect(rest);
+    case '--version':
+    case '-v':
+      process.stdout.write(`${EASEL_VERSION}\n`);
+      return 0;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(HELP);
+      return 0;
+    default:
+      process.stderr.write(`easel: unknown command "${command}". Run "easel --help".\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    const usage = error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS');
+    const message = isEaselError(error) || usage ? (error as Error).message : `unexpected failure: ${(error as Error)?.stack ?? String(error)}`;
+    process.stderr.write(`easel: error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    process.exitCode = usage ? 2 : 1;
+  },
+);
+
+export { GENERATE_HELP, INSPECT_HELP };

@@ -1,0 +1,50 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** The UNet's weights: the external data file when there is one, else the .onnx itself. */
+export async function unetWeightsPath(unetModelPath: string): Promise<string> {
+  for (const name of ['model.onnx_data', 'weights.pb']) {
+    const candidate = join(dirname(unetModelPath), name);
+    if ((await stat(candidate).catch(() => undefined))?.isFile()) return candidate;
+  }
+  return unetModelPath;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+type HashCache = Record<string, { size: number; mtimeMs: number; sha256: string }>;
+
+/**
+ * A1111-style short model hash: the first 10 hex digits of the SHA-256 of the UNet weights. Cached
+ * by path, size and modification time, so the weights are read once.
+ */
+export async function modelHash(unetModelPath: string, cacheFile?: string): Promise<string> {
+  const weights = await unetWeightsPath(unetModelPath);
+  const info = await stat(weights);
+  let cache: HashCache = {};
+  if (cacheFile) {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(cacheFile, 'utf8'));
+      if (typeof parsed === 'object' && parsed !== null) cache = parsed as HashCache;
+    } catch {
+      cache = {};
+    }
+    const hit = cache[weights];
+    if (hit && hit.size === info.size && hit.mtimeMs === info.mtimeMs && /^[0-9a-f]{64}$/.test(hit.sha256)) return hit.sha256.slice(0, 10);
+  }
+  const sha256 = await sha256File(weights);
+  if (cacheFile) {
+    cache[weights] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
+    await mkdir(dirname(cacheFile), { recursive: true });
+    const temporary = `${cacheFile}.${process.pid}.tmp`;
+    await writeFile(temporary, JSON.stringify(cache));
+    await rename(temporary, cacheFile);
+  }
+  return sha256.slice(0, 10);
+}

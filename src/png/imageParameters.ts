@@ -1,0 +1,43 @@
+import type { SamplerName, ScheduleType } from '../engine/samplers/sampler.ts';
+
+/** How an image was made, normalised from any tool's metadata. Every field is optional when read. */
+export interface ImageParameters {
+  prompt?: string;
+  negativePrompt?: string;
+  steps?: number;
+  sampler?: SamplerName;
+  schedule?: ScheduleType;
+  cfgScale?: number;
+  /** Decimal string: seeds go up to 2^64 − 1. */
+  seed?: string;
+  width?: number;
+  height?: number;
+  rng?: 'cpu' | 'gpu';
+  batchIndex?: number;
+  modelName?: string;
+  modelHash?: string;
+  provider?: string;
+  appVersion?: string;
+  durationMs?: number;
+}
+
+export type MetadataSource = 'easel' | 'a1111' | 'comfyui' | 'invokeai' | 'novelai' | 'fooocus' | 'none';
+
+export interface MetadataReadResult {
+  source: MetadataSource;
+  parameters: ImageParameters;
+  /** What the file says that has no place in ImageParameters (e.g. "Hires upscale: 2"). */
+  unmapped: string[];
+  /** Problems met while reading (damaged chunks, wrong shapes); the read still returns what it could. */
+  problems: string[];
+}
+
+/** The full record written to our own chunk: everything needed to reproduce the image. */
+export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex'>> {
+  batchIndex: number;
+  modelHash?: string;
+  provider?: string;
+  appVersion: string;
+  durationMs?: number;
+  safety?: { checker: string; flagged: boolean; action: string };
+}

@@ -1,0 +1,86 @@
+import { open } from 'node:fs/promises';
+import { EaselError } from '../engine/errors.ts';
+import { readChunks } from './chunks.ts';
+import type { MetadataReadResult, MetadataSource } from './imageParameters.ts';
+import { parseInfotext } from './infotext.ts';
+import { readComfyGraph } from './readers/comfyuiReader.ts';
+import { readEaselChunk } from './readers/easelReader.ts';
+import { readFooocus, readInvokeAi, readNovelAi } from './readers/otherTools.ts';
+import { DEFAULT_TEXT_LIMITS, TEXT_CHUNK_TYPES, decodeTextChunks, type TextEntry } from './textChunks.ts';
+import { EASEL_KEYWORD } from './writeMetadata.ts';
+
+export interface ImageMetadata extends MetadataReadResult {
+  /** Every text chunk found, as written. */
+  chunks: TextEntry[];
+}
+
+/** The largest file read for metadata. */
+export const MAX_METADATA_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads how an image was made from its PNG text chunks, trying our own chunk, then A1111 (and
+ * Forge, SD.Next), Fooocus, ComfyUI, InvokeAI and NovelAI. Structural damage (not a PNG, a bad CRC,
+ * a chunk past the end) is an EaselError; odd metadata is reported in `problems`.
+ */
+export function readImageMetadata(bytes: Uint8Array): ImageMetadata {
+  const chunks = readChunks(bytes, { wanted: (type) => TEXT_CHUNK_TYPES.has(type) });
+  const { entries, problems } = decodeTextChunks(chunks, DEFAULT_TEXT_LIMITS);
+  const text = (keyword: string) => entries.find((entry) => entry.keyword === keyword)?.text;
+  const result = (source: MetadataSource, read: { parameters: MetadataReadResult['parameters']; unmapped?: string[]; problems?: string[] }): ImageMetadata => ({
+    source,
+    parameters: read.parameters,
+    unmapped: read.unmapped ?? [],
+    problems: [...problems, ...(read.problems ?? [])],
+    chunks: entries,
+  });
+
+  const easel = text(EASEL_KEYWORD);
+  if (easel !== undefined) {
+    const read = readEaselChunk(easel);
+    if (read && Object.keys(read.parameters).length > 0) return result('easel', read);
+    problems.push(...(read?.problems ?? []));
+  }
+  const parametersText = text('parameters');
+  if (parametersText !== undefined) {
+    if (text('fooocus_scheme') === 'fooocus' || parametersText.trimStart().startsWith('{')) {
+      const read = readFooocus(parametersText);
+      if (read) return result('fooocus', read);
+    }
+    return result('a1111', parseInfotext(parametersText));
+  }
+  const comfy = text('prompt');
+  if (comfy !== undefined) {
+    const read = readComfyGraph(comfy);
+    if (read) return result('comfyui', read);
+    problems.push('the "prompt" chunk is not a ComfyUI graph');
+  }
+  const invoke = text('invokeai_metadata');
+  if (invoke !== undefined) {
+    const read = readInvokeAi(invoke);
+    if (read) return result('invokeai', read);
+    problems.push('the invokeai_metadata chunk is not a JSON object');
+  }
+  const comment = text('Comment');
+  if (comment !== undefined) {
+    const read = readNovelAi(comment, text('Description'), text('Source'));
+    if (read) return result('novelai', read);
+  }
+  return result('none', { parameters: {} });
+}
+
+export async function readImageMetadataFile(path: string): Promise<ImageMetadata> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+    const { size } = await handle.stat();
+    if (size > MAX_METADATA_FILE_BYTES) throw new EaselError('PNG_INVALID', `${path} is larger than ${MAX_METADATA_FILE_BYTES / 1024 / 1024} MiB; it is not read.`);
+    const bytes = new Uint8Array(size);
+    await handle.read(bytes, 0, size, 0);
+    return readImageMetadata(bytes);
+  } catch (error) {
+    if (error instanceof EaselError) throw new EaselError(error.code, `${path}: ${error.message}`, { cause: error });
+    throw new EaselError('PNG_INVALID', `Cannot read ${path}: ${(error as Error).message}.`, { cause: error });
+  } finally {
+    await handle?.close();
+  }
+}

@@ -1,0 +1,40 @@
+import { isSamplerName, isScheduleType } from '../../engine/samplers/index.ts';
+import type { ImageParameters } from '../imageParameters.ts';
+import { EASEL_SCHEMA } from '../writeMetadata.ts';
+import { numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';
+
+/** Our own `easel` chunk; anything of the wrong shape is reported, never trusted. */
+export function readEaselChunk(text: string): { parameters: ImageParameters; problems: string[] } | undefined {
+  const record = parseJsonObject(text);
+  if (!record) return { parameters: {}, problems: ['the easel chunk is not a JSON object'] };
+  if (record.schema !== EASEL_SCHEMA) return { parameters: {}, problems: [`the easel chunk has schema ${JSON.stringify(record.schema)}; this version reads ${EASEL_SCHEMA}`] };
+  const problems: string[] = [];
+  const sampler = record.sampler;
+  const schedule = record.schedule;
+  const rng = record.rng;
+  const parameters: ImageParameters = {
+    prompt: stringField(record, 'prompt'),
+    negativePrompt: stringField(record, 'negativePrompt'),
+    steps: numberField(record, 'steps', { integer: true, min: 1 }),
+    sampler: isSamplerName(sampler) ? sampler : undefined,
+    schedule: isScheduleType(schedule) ? schedule : undefined,
+    cfgScale: numberField(record, 'cfgScale', { min: 0 }),
+    seed: seedField(record, 'seed'),
+    width: numberField(record, 'width', { integer: true, min: 8 }),
+    height: numberField(record, 'height', { integer: true, min: 8 }),
+    rng: rng === 'cpu' || rng === 'gpu' ? rng : undefined,
+    batchIndex: numberField(record, 'batchIndex', { integer: true, min: 0 }),
+    modelName: stringField(record, 'modelName'),
+    modelHash: stringField(record, 'modelHash'),
+    provider: stringField(record, 'provider'),
+    appVersion: stringField(record, 'appVersion'),
+    durationMs: numberField(record, 'durationMs', { min: 0 }),
+  };
+  for (const key of Object.keys(parameters) as Array<keyof ImageParameters>) {
+    if (parameters[key] === undefined) {
+      if (record[key] !== undefined) problems.push(`easel chunk: "${key}" has an unexpected value`);
+      delete parameters[key];
+    }
+  }
+  return { parameters, problems };
+}

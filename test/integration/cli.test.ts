@@ -1,0 +1,89 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
+
+const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+let demo: string;
+
+before(async () => {
+  assert.ok(existsSync(CLI), 'dist/cli.js is built (npm run build)');
+  demo = (await fixtureModels()).demo;
+});
+
+function easel(...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('generate writes a PNG with its parameters, and inspect reads them back', () => {
+  const folder = temporaryFolder();
+  const out = join(folder, 'sun.png');
+  const run = easel('generate', '--model', demo, '--prompt', 'a yellow sun over the ocean', '--steps', '6', '--seed', '12345678901234567890',
+    '--width', '64', '--height', '96', '--sampler', 'dpm++ 2m', '--schedule', 'karras', '--rng', 'gpu', '--cfg', '2.5', '--out', out);
+  assert.equal(run.code, 0, run.stderr);
+  const metadata = readImageMetadata(readFileSync(out));
+  assert.equal(metadata.source, 'easel');
+  assert.deepEqual(
+    { ...metadata.parameters, durationMs: undefined, appVersion: undefined, modelHash: undefined },
+    { prompt: 'a yellow sun over the ocean', negativePrompt: '', steps: 6, sampler: 'DPM++ 2M', schedule: 'Karras', cfgScale: 2.5, seed: '12345678901234567890',
+      width: 64, height: 96, rng: 'gpu', batchIndex: 0, modelName: 'demo', provider: 'cpu', durationMs: undefined, appVersion: undefined, modelHash: undefined },
+  );
+  assert.match(metadata.parameters.modelHash ?? '', /^[0-9a-f]{10}$/);
+  const inspect = easel('inspect', out);
+  assert.equal(inspect.code, 0);
+  assert.match(inspect.stdout, /Seed: 12345678901234567890/);
+  const json = JSON.parse(easel('inspect', out, '--json').stdout);
+  assert.ok(json.chunks.some((chunk: { keyword: string }) => chunk.keyword === 'parameters'));
+});
+
+test('a batch writes one file per seed and never replaces an existing file', () => {
+  const folder = temporaryFolder();
+  const out = join(folder, 'batch.png');
+  assert.equal(easel('generate', '--model', demo, '--prompt', 'red square', '--steps', '2', '--seed', '5', '--batch', '2', '--width', '64', '--height', '64', '--out', out).code, 0);
+  assert.deepEqual(readdirSync(folder).sort(), ['batch-5.png', 'batch-6.png']);
+  const again = easel('generate', '--model', demo, '--prompt', 'red square', '--steps', '2', '--seed', '5', '--width', '64', '--height', '64', '--out', join(folder, 'batch-5.png'));
+  assert.equal(again.code, 0);
+  assert.deepEqual(readdirSync(folder).sort(), ['batch-5-2.png', 'batch-5.png', 'batch-6.png']);
+});
+
+const BAD_INPUTS: Array<[string, string[], RegExp]> = [
+  ['unknown sampler', ['--sampler', 'Heun'], /Unknown sampler "Heun"/],
+  ['size not a multiple of 8', ['--width', '100'], /Width must be a multiple of 8/],
+  ['steps below 1', ['--steps', '0'], /Steps must be a whole number/],
+  ['bad seed', ['--seed', 'abc'], /--seed must be a whole number/],
+  ['unknown provider', ['--provider', 'tpu'], /Unknown --provider "tpu"/],
+  ['missing model folder', ['--model', '/nonexistent/model'], /does not exist/],
+  ['unknown option', ['--colour', 'red'], /Unknown option '--colour'/],
+];
+
+for (const [label, args, message] of BAD_INPUTS) {
+  test(`bad input (${label}): one-line error, non-zero exit, no file written`, () => {
+    const folder = temporaryFolder();
+    const out = join(folder, 'out.png');
+    const base = ['generate', '--model', demo, '--prompt', 'x', '--steps', '2', '--out', out];
+    const overridden = args[0] === '--model' ? base.map((value, i) => (base[i - 1] === '--model' ? args[1] : value)) : [...base, ...args];
+    const run = easel(...overridden);
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, message);
+    assert.equal(run.stderr.trim().split('\n').filter((line) => line.startsWith('easel: error')).length, 1);
+    assert.deepEqual(readdirSync(folder), []);
+  });
+}
+
+test('an unwritable output folder is an error and leaves nothing behind (even root cannot write into /proc)', () => {
+  const run = easel('generate', '--model', demo, '--prompt', 'x', '--steps', '1', '--width', '64', '--height', '64', '--out', '/proc/easel-test.png');
+  assert.notEqual(run.code, 0);
+  assert.match(run.stderr, /Cannot write into/);
+});
+
+test('--help documents every option', () => {
+  const help = easel('generate', '--help');
+  assert.equal(help.code, 0);
+  for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--out']) {
+    assert.ok(help.stdout.includes(option), option);
+  }
+});
