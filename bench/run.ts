@@ -3,9 +3,11 @@
  * `--only NAME` runs one section (engine, png, service, download, safety).
  */
 import { engineBench, type Figures } from './engineBench.ts';
+import { pngBench } from './pngBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
+  png: pngBench,
 };
 
 async function main(): Promise<void> {

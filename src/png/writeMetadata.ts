@@ -50,7 +50,7 @@ export interface MetadataOptions {
 /** The text chunks every Easel image carries: A1111 `parameters`, our `easel` JSON, XMP, `Software`. */
 export function metadataChunks(record: EaselRecord, options: MetadataOptions = {}): Uint8Array[] {
   const chunks = [
-    textChunk('parameters', formatInfotext({ ...record, version: record.appVersion }, options.extraInfotext)),
+    textChunk('parameters', formatInfotext({ ...record, version: `Easel ${record.appVersion}` }, options.extraInfotext)),
     internationalTextChunk(EASEL_KEYWORD, easelRecordText(record)),
   ];
   if (options.provenance !== false) chunks.push(internationalTextChunk(XMP_KEYWORD, xmpPacket(record.prompt)));

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatInfotext, parseInfotext, parseInfotextFields, quoteInfotextValue } from '../../../src/png/infotext.ts';
+
+// Infotext as AUTOMATIC1111 v1.9/v1.10 writes it (PNG Info of images it generated).
+const A1111_FULL = `masterpiece, best quality, a lighthouse on a cliff, (stormy sea:1.2)
+dramatic lighting, <lora:add_detail:0.6>
+Negative prompt: lowres, bad anatomy, (worst quality:1.4)
+Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 3547312463, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, Denoising strength: 0.45, Hires upscale: 2, Hires steps: 15, Hires upscaler: Latent, Lora hashes: "add_detail: 7c6bad76eb54", ADetailer prompt: "a face, smiling, \\"happy\\"", Version: v1.10.1`;
+
+const A1111_OLD_SAMPLER = `a cat sitting on a windowsill
+Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234, Size: 512x512, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.6.0`;
+
+const A1111_NO_NEGATIVE_CPU = `portrait photo of an old fisherman
+Steps: 30, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 768x768, Model hash: 4bdfc29c, Model: v2-1_768-ema-pruned, RNG: CPU, Version: v1.10.1`;
+
+test('A1111 infotext with a multi-line prompt, quoted values and extra keys parses exactly', () => {
+  const { parameters, unmapped } = parseInfotext(A1111_FULL);
+  assert.equal(parameters.prompt, 'masterpiece, best quality, a lighthouse on a cliff, (stormy sea:1.2)\ndramatic lighting, <lora:add_detail:0.6>');
+  assert.equal(parameters.negativePrompt, 'lowres, bad anatomy, (worst quality:1.4)');
+  assert.deepEqual(
+    { steps: parameters.steps, sampler: parameters.sampler, schedule: parameters.schedule, cfg: parameters.cfgScale, seed: parameters.seed, width: parameters.width, height: parameters.height },
+    { steps: 28, sampler: 'DPM++ 2M', schedule: 'Karras', cfg: 6.5, seed: '3547312463', width: 512, height: 768 },
+  );
+  assert.equal(parameters.modelHash, '6ce0161689');
+  assert.equal(parameters.modelName, 'v1-5-pruned-emaonly');
+  assert.equal(parameters.rng, 'gpu', 'A1111 omits RNG for its default GPU source');
+  assert.equal(parameters.appVersion, 'v1.10.1');
+  assert.ok(unmapped.includes('Lora hashes: add_detail: 7c6bad76eb54'));
+  assert.ok(unmapped.includes('ADetailer prompt: a face, smiling, "happy"'));
+  assert.ok(unmapped.includes('Hires upscale: 2'));
+  assert.ok(unmapped.includes('VAE: vae-ft-mse-840000-ema-pruned.safetensors'));
+});
+
+test('"DPM++ 2M Karras" from older A1111 splits into sampler and schedule', () => {
+  const { parameters } = parseInfotext(A1111_OLD_SAMPLER);
+  assert.equal(parameters.sampler, 'DPM++ 2M');
+  assert.equal(parameters.schedule, 'Karras');
+  assert.equal(parameters.negativePrompt, '');
+  assert.equal(parameters.prompt, 'a cat sitting on a windowsill');
+});
+
+test('no negative prompt, RNG: CPU', () => {
+  const { parameters } = parseInfotext(A1111_NO_NEGATIVE_CPU);
+  assert.equal(parameters.negativePrompt, '');
+  assert.equal(parameters.rng, 'cpu');
+  assert.equal(parameters.sampler, 'Euler a');
+});
+
+test('a text with fewer than three parameters is all prompt, as in A1111', () => {
+  const { prompt, fields } = parseInfotextFields('just a prompt: with a colon\nSteps: 20');
+  assert.equal(prompt, 'just a prompt: with a colon\nSteps: 20');
+  assert.equal(fields.size, 0);
+});
+
+test('values with commas, colons or newlines are JSON-quoted as A1111 quotes them', () => {
+  assert.equal(quoteInfotextValue('plain'), 'plain');
+  assert.equal(quoteInfotextValue('a, b'), '"a, b"');
+  assert.equal(quoteInfotextValue('key: value'), '"key: value"');
+  assert.equal(quoteInfotextValue('two\nlines'), '"two\\nlines"');
+});
+
+test('write then parse gives the same parameters', () => {
+  const written = formatInfotext({
+    prompt: 'a cat, "quoted"\nsecond line', negativePrompt: 'blurry', steps: 20, sampler: 'Euler a', schedule: 'Karras', cfgScale: 7,
+    seed: '18446744073709551615', width: 512, height: 640, modelHash: 'abcdef0123', modelName: 'my: model, v2', rng: 'cpu', version: 'Easel 0.1.0',
+  });
+  assert.equal(written.split('\n').at(-1), 'Steps: 20, Sampler: Euler a, Schedule type: Karras, CFG scale: 7, Seed: 18446744073709551615, Size: 512x640, Model hash: abcdef0123, Model: "my: model, v2", RNG: CPU, Version: Easel 0.1.0');
+  const { parameters } = parseInfotext(written);
+  assert.equal(parameters.prompt, 'a cat, "quoted"\nsecond line');
+  assert.equal(parameters.modelName, 'my: model, v2');
+  assert.equal(parameters.seed, '18446744073709551615');
+  assert.equal(parameters.schedule, 'Karras');
+});
+
+test('Automatic schedule and the GPU source are left out, as A1111 leaves its defaults out', () => {
+  const written = formatInfotext({ prompt: 'p', steps: 4, sampler: 'Euler', schedule: 'Automatic', cfgScale: 1, seed: '1', width: 64, height: 64, rng: 'gpu' });
+  assert.equal(written, 'p\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 1, Size: 64x64');
+});
