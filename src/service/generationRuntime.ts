@@ -1,0 +1,164 @@
+import { EaselError, isEaselError } from '../engine/errors.ts';
+import { inspectModelFolder } from '../engine/modelFolder.ts';
+import { modelHash } from '../engine/modelHash.ts';
+import { loadModel, type LoadedModel } from '../engine/modelSessions.ts';
+import { generate, validateParams } from '../engine/pipeline.ts';
+import { encodePng } from '../png/writeMetadata.ts';
+import { EASEL_VERSION } from '../version.ts';
+import { parseHostMessage, type GenerationRequest, type HostMessage, type WorkerMessage } from './protocol.ts';
+
+export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
+
+export interface RuntimeOptions {
+  /** Honour the `crash` message (tests only). */
+  testHooks?: boolean;
+  hashCacheFile?: string;
+  /** Minimum time between previews (≈ 4 per second by default). */
+  previewMinIntervalMs?: number;
+  exit?: (code: number) => void;
+}
+
+const DEFAULT_IDLE_RELEASE_MS = 5 * 60 * 1000;
+
+/**
+ * What runs inside the worker: owns the ONNX sessions (kept between jobs for the same model and
+ * provider, released when idle or when either changes), runs one job at a time, encodes the PNGs.
+ */
+export class GenerationRuntime {
+  private loaded?: { key: string; model: LoadedModel };
+  private idleReleaseMs = DEFAULT_IDLE_RELEASE_MS;
+  private idleTimer?: NodeJS.Timeout;
+  private readonly controllers = new Map<string, AbortController>();
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly post: Post, private readonly options: RuntimeOptions = {}) {}
+
+  handle(raw: unknown): void {
+    let message: HostMessage;
+    try {
+      message = parseHostMessage(raw);
+    } catch (error) {
+      this.post({ type: 'error', code: 'PROTOCOL_ERROR', message: (error as Error).message });
+      return;
+    }
+    switch (message.type) {
+      case 'generate': {
+        const controller = new AbortController();
+        this.controllers.set(message.jobId, controller);
+        this.chain = this.chain.then(() => this.run(message.jobId, message.request, controller.signal));
+        break;
+      }
+      case 'cancel':
+        this.controllers.get(message.jobId)?.abort();
+        break;
+      case 'configure':
+        this.idleReleaseMs = message.idleReleaseMs;
+        this.scheduleRelease();
+        break;
+      case 'crash':
+        if (!this.options.testHooks) {
+          this.post({ type: 'error', code: 'PROTOCOL_ERROR', message: 'Rejected "crash": test hooks are off.' });
+        } else if (message.mode === 'exit') {
+          (this.options.exit ?? process.exit)(70);
+        } else {
+          setImmediate(() => {
+            throw new Error('Crash requested by a test.');
+          });
+        }
+        break;
+      case 'shutdown':
+        void this.release().then(() => (this.options.exit ?? process.exit)(0));
+        break;
+    }
+  }
+
+  async release(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const loaded = this.loaded;
+    this.loaded = undefined;
+    await loaded?.model.release();
+  }
+
+  private scheduleRelease(): void {
+    clearTimeout(this.idleTimer);
+    if (!this.loaded) return;
+    this.idleTimer = setTimeout(() => void this.release(), this.idleReleaseMs);
+    this.idleTimer.unref?.();
+  }
+
+  private async modelFor(jobId: string, request: GenerationRequest): Promise<LoadedModel> {
+    const key = `${request.provider}\u0000${request.modelDir}`;
+    if (this.loaded?.key === key) return this.loaded.model;
+    await this.release();
+    const started = performance.now();
+    const folder = await inspectModelFolder(request.modelDir);
+    const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }));
+    this.loaded = { key, model };
+    const notices = model.providerAttempts.filter((attempt) => attempt.error).map((attempt) => `${attempt.provider} unavailable: ${attempt.error!.split('\n')[0]}`);
+    this.post({ type: 'loaded', jobId, provider: model.provider, ms: performance.now() - started, notices });
+    return model;
+  }
+
+  private async run(jobId: string, request: GenerationRequest, signal: AbortSignal): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const started = performance.now();
+    let peakRss = process.memoryUsage.rss();
+    let images = 0;
+    try {
+      if (signal.aborted) throw new EaselError('CANCELLED', 'Generation was cancelled.');
+      const model = await this.modelFor(jobId, request);
+      const params = validateParams({ ...request }, model);
+      const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
+      const minInterval = this.options.previewMinIntervalMs ?? 250;
+      let lastPreview = -Infinity;
+      await generate(model, params, {
+        signal,
+        previewEvery: request.previewEvery ?? 0,
+        onStep: (progress) => {
+          peakRss = Math.max(peakRss, process.memoryUsage.rss());
+          const itPerSec = progress.elapsedMs > 0 ? (progress.step / progress.elapsedMs) * 1000 : 0;
+          const remainingSteps = progress.total - progress.step + (params.batchCount - progress.imageIndex - 1) * progress.total;
+          this.post({
+            type: 'step', jobId, imageIndex: progress.imageIndex, step: progress.step, total: progress.total, timestep: progress.timestep,
+            elapsedMs: progress.elapsedMs, itPerSec, etaMs: itPerSec > 0 ? (remainingSteps / itPerSec) * 1000 : 0,
+          });
+        },
+        onPreview: (preview, progress) => {
+          const now = performance.now();
+          if (now - lastPreview < minInterval) return;
+          lastPreview = now;
+          const rgba = preview.rgba.buffer as ArrayBuffer;
+          this.post({ type: 'preview', jobId, step: progress.step, width: preview.width, height: preview.height, rgba }, [rgba]);
+        },
+        onImage: async (image) => {
+          const png = await encodePng(image.rgb, image.width, image.height, {
+            prompt: params.prompt, negativePrompt: params.negativePrompt, steps: params.steps, sampler: params.sampler, schedule: params.schedule,
+            cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, batchIndex: image.index,
+            modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
+          }, { provenance: request.provenance !== false });
+          const buffer = png.buffer.byteLength === png.byteLength ? (png.buffer as ArrayBuffer) : (png.slice().buffer as ArrayBuffer);
+          const { totalMs, unetMs, decodeMs, overheadPerStepMs, steps } = image.timing;
+          this.post({
+            type: 'image', jobId, index: image.index, seed: image.seed.toString(), width: image.width, height: image.height, png: buffer,
+            modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps },
+          }, [buffer]);
+          images++;
+        },
+      });
+      peakRss = Math.max(peakRss, process.memoryUsage.rss());
+      this.post({ type: 'done', jobId, totalMs: performance.now() - started, peakRssMb: peakRss / 1024 / 1024, images });
+    } catch (error) {
+      if (isEaselError(error, 'CANCELLED')) {
+        this.post({ type: 'cancelled', jobId });
+      } else {
+        const code = isEaselError(error) ? error.code : 'INFERENCE_FAILED';
+        const message = (error as Error)?.message ?? String(error);
+        if (code === 'MODEL_INVALID' || code === 'MODEL_NOT_FOUND' || code === 'TOKENIZER_INVALID' || code === 'PROVIDER_UNAVAILABLE') await this.release();
+        this.post({ type: 'error', jobId, code, message });
+      }
+    } finally {
+      this.controllers.delete(jobId);
+      this.scheduleRelease();
+    }
+  }
+}

@@ -1,0 +1,268 @@
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { EaselError } from '../engine/errors.ts';
+import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type WorkerMessage } from './protocol.ts';
+
+export interface GeneratedFile {
+  index: number;
+  seed: string;
+  width: number;
+  height: number;
+  /** The encoded PNG with its metadata chunks. */
+  png: Uint8Array;
+  modelHash?: string;
+  timing: ImageTiming;
+}
+
+export interface JobResult {
+  images: GeneratedFile[];
+  totalMs: number;
+  peakRssMb: number;
+}
+
+type Payload<T extends WorkerMessage['type']> = Omit<Extract<WorkerMessage, { type: T }>, 'type' | 'jobId'>;
+
+export interface JobEvents {
+  queued: [{ position: number }];
+  started: [];
+  loading: [Payload<'loading'>];
+  loaded: [Payload<'loaded'>];
+  step: [Payload<'step'>];
+  preview: [{ step: number; width: number; height: number; rgba: Uint8Array }];
+  image: [GeneratedFile];
+  done: [JobResult];
+  cancelled: [];
+  error: [EaselError];
+}
+
+let nextJobNumber = 1;
+
+/** One request's life: events as it runs, and `result` that settles when it ends. */
+export class GenerationJob extends EventEmitter<JobEvents> {
+  readonly id = `job${nextJobNumber++}-${Date.now().toString(36)}`;
+  readonly result: Promise<JobResult>;
+  state: 'queued' | 'running' | 'done' | 'cancelled' | 'failed' = 'queued';
+  readonly images: GeneratedFile[] = [];
+  private settle!: { resolve: (result: JobResult) => void; reject: (error: EaselError) => void };
+
+  constructor(readonly request: GenerationRequest, private readonly service: GenerationService) {
+    super();
+    this.result = new Promise<JobResult>((resolve, reject) => (this.settle = { resolve, reject }));
+    this.result.catch(() => undefined);
+  }
+
+  cancel(): boolean {
+    return this.service.cancel(this.id);
+  }
+
+  /** @internal */
+  finish(outcome: { result: JobResult } | { error: EaselError }): void {
+    if (this.state === 'done' || this.state === 'cancelled' || this.state === 'failed') return;
+    if ('result' in outcome) {
+      this.state = 'done';
+      this.emit('done', outcome.result);
+      this.settle.resolve(outcome.result);
+    } else if (outcome.error.code === 'CANCELLED') {
+      this.state = 'cancelled';
+      this.emit('cancelled');
+      this.settle.reject(outcome.error);
+    } else {
+      this.state = 'failed';
+      if (this.listenerCount('error') > 0) this.emit('error', outcome.error);
+      this.settle.reject(outcome.error);
+    }
+  }
+}
+
+export interface ServiceOptions {
+  /** dist/worker.js */
+  workerPath: string;
+  idleReleaseMs?: number;
+  testHooks?: boolean;
+  hashCacheFile?: string;
+  /** How long a running job may take to stop after cancel before its worker is terminated. */
+  cancelGraceMs?: number;
+  log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/**
+ * The host side: a FIFO queue of jobs run one at a time by a lazily started worker thread. A worker
+ * that dies fails only the job it was running; the next job starts a fresh worker.
+ */
+export class GenerationService {
+  private worker?: Worker;
+  private readonly queue: GenerationJob[] = [];
+  private running?: GenerationJob;
+  private cancelTimer?: NodeJS.Timeout;
+  private disposed = false;
+  private readonly events = new EventEmitter<{ protocolError: [string] }>();
+
+  constructor(private readonly options: ServiceOptions) {}
+
+  onProtocolError(listener: (message: string) => void): void {
+    this.events.on('protocolError', listener);
+  }
+
+  get pending(): number {
+    return this.queue.length + (this.running ? 1 : 0);
+  }
+
+  generate(request: GenerationRequest): GenerationJob {
+    if (this.disposed) throw new EaselError('INVALID_REQUEST', 'The generation service has been shut down.');
+    const job = new GenerationJob(request, this);
+    this.queue.push(job);
+    queueMicrotask(() => {
+      if (job.state === 'queued' && this.queue.includes(job)) job.emit('queued', { position: this.queue.indexOf(job) + (this.running ? 1 : 0) });
+      this.pump();
+    });
+    return job;
+  }
+
+  cancel(jobId: string): boolean {
+    const queuedIndex = this.queue.findIndex((job) => job.id === jobId);
+    if (queuedIndex >= 0) {
+      const [job] = this.queue.splice(queuedIndex, 1);
+      job.finish({ error: new EaselError('CANCELLED', 'Generation was cancelled before it started.') });
+      this.announcePositions();
+      return true;
+    }
+    if (this.running?.id !== jobId || !this.worker) return false;
+    this.send({ type: 'cancel', jobId });
+    clearTimeout(this.cancelTimer);
+    this.cancelTimer = setTimeout(() => {
+      if (this.running?.id !== jobId) return;
+      this.options.log?.('warn', `Job ${jobId} did not stop within ${this.options.cancelGraceMs ?? 15000} ms of cancel; stopping its worker.`);
+      this.failRunning(new EaselError('CANCELLED', 'Generation was cancelled.'));
+      void this.worker?.terminate();
+    }, this.options.cancelGraceMs ?? 15000);
+    return true;
+  }
+
+  /** Test hook: asks the worker to crash (only honoured when the service was made with testHooks). */
+  crashWorker(mode: 'exit' | 'throw'): void {
+    this.send({ type: 'crash', mode });
+  }
+
+  /** Sends a raw message, valid or not (tests use it to check that the worker rejects bad ones). */
+  sendRaw(message: unknown): void {
+    this.ensureWorker().postMessage(message);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const job of this.queue.splice(0)) job.finish({ error: new EaselError('CANCELLED', 'Easel is shutting down.') });
+    this.failRunning(new EaselError('CANCELLED', 'Easel is shutting down.'));
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.terminate();
+  }
+
+  private send(message: HostMessage): void {
+    this.ensureWorker().postMessage(message);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(this.options.workerPath, {
+      workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile },
+    });
+    this.worker = worker;
+    worker.on('message', (raw: unknown) => this.receive(worker, raw));
+    worker.on('error', (error) => this.workerEnded(worker, `it threw: ${error.message}`));
+    worker.on('exit', (code) => this.workerEnded(worker, `exit code ${code}`));
+    if (this.options.idleReleaseMs !== undefined) worker.postMessage({ type: 'configure', idleReleaseMs: this.options.idleReleaseMs } satisfies HostMessage);
+    return worker;
+  }
+
+  private workerEnded(worker: Worker, reason: string): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    if (this.running) {
+      this.options.log?.('error', `The generation worker stopped (${reason}).`);
+      this.failRunning(new EaselError('WORKER_CRASHED', `The generation worker stopped unexpectedly (${reason}). Nothing was written; the next generation starts a new worker.`));
+    }
+    if (!this.disposed) this.pump();
+  }
+
+  private failRunning(error: EaselError): void {
+    const job = this.running;
+    if (!job) return;
+    this.running = undefined;
+    clearTimeout(this.cancelTimer);
+    job.finish({ error });
+    if (!this.disposed) queueMicrotask(() => this.pump());
+  }
+
+  private pump(): void {
+    if (this.running || this.disposed) return;
+    const job = this.queue.shift();
+    if (!job) return;
+    this.running = job;
+    job.state = 'running';
+    job.emit('started');
+    this.announcePositions();
+    this.send({ type: 'generate', jobId: job.id, request: job.request });
+  }
+
+  private announcePositions(): void {
+    this.queue.forEach((job, index) => job.emit('queued', { position: index + 1 }));
+  }
+
+  private receive(worker: Worker, raw: unknown): void {
+    if (this.worker !== worker) return;
+    let message: WorkerMessage;
+    try {
+      message = parseWorkerMessage(raw);
+    } catch (error) {
+      this.options.log?.('error', (error as Error).message);
+      this.events.emit('protocolError', (error as Error).message);
+      return;
+    }
+    if (message.type === 'ready') return;
+    const job = message.jobId !== undefined && this.running?.id === message.jobId ? this.running : undefined;
+    if (!job) {
+      if (message.type === 'error') {
+        this.options.log?.('warn', `Worker: ${message.message}`);
+        this.events.emit('protocolError', message.message);
+      }
+      return;
+    }
+    switch (message.type) {
+      case 'loading':
+        job.emit('loading', { component: message.component });
+        break;
+      case 'loaded':
+        job.emit('loaded', { provider: message.provider, ms: message.ms, notices: message.notices });
+        break;
+      case 'step': {
+        const { type: _type, jobId: _id, ...progress } = message;
+        job.emit('step', progress);
+        break;
+      }
+      case 'preview':
+        job.emit('preview', { step: message.step, width: message.width, height: message.height, rgba: new Uint8Array(message.rgba) });
+        break;
+      case 'image': {
+        const file: GeneratedFile = {
+          index: message.index, seed: message.seed, width: message.width, height: message.height, png: new Uint8Array(message.png),
+          modelHash: message.modelHash, timing: message.timing,
+        };
+        job.images.push(file);
+        job.emit('image', file);
+        break;
+      }
+      case 'done':
+        this.running = undefined;
+        clearTimeout(this.cancelTimer);
+        job.finish({ result: { images: job.images, totalMs: message.totalMs, peakRssMb: message.peakRssMb } });
+        this.pump();
+        break;
+      case 'cancelled':
+        this.failRunning(new EaselError('CANCELLED', 'Generation was cancelled.'));
+        break;
+      case 'error':
+        this.failRunning(new EaselError(message.code, message.message));
+        break;
+    }
+  }
+}

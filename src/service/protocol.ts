@@ -1,0 +1,142 @@
+/**
+ * Every message between the extension host (or CLI) and the generation worker. Each side validates
+ * what it receives with `parseHostMessage` / `parseWorkerMessage` before acting on it.
+ */
+import type { EaselErrorCode } from '../engine/errors.ts';
+import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice } from '../engine/providers.ts';
+import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
+import type { ComponentName } from '../engine/modelFolder.ts';
+
+/** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
+export interface GenerationRequest {
+  modelDir: string;
+  provider: ExecutionProviderChoice;
+  prompt: string;
+  negativePrompt?: string;
+  steps?: number;
+  cfgScale?: number;
+  /** Decimal string; absent for a random seed. */
+  seed?: string;
+  sampler?: SamplerName;
+  schedule?: ScheduleType;
+  width?: number;
+  height?: number;
+  rng?: 'cpu' | 'gpu';
+  batchCount?: number;
+  /** Emit a preview at most every N steps (0: none). */
+  previewEvery?: number;
+  /** Embed the IPTC provenance XMP (default true). */
+  provenance?: boolean;
+}
+
+export interface ImageTiming {
+  totalMs: number;
+  unetMs: number;
+  decodeMs: number;
+  overheadPerStepMs: number;
+  steps: number;
+}
+
+export type HostMessage =
+  | { type: 'generate'; jobId: string; request: GenerationRequest }
+  | { type: 'cancel'; jobId: string }
+  | { type: 'configure'; idleReleaseMs: number }
+  | { type: 'crash'; mode: 'exit' | 'throw' }
+  | { type: 'shutdown' };
+
+export type WorkerMessage =
+  | { type: 'ready' }
+  | { type: 'loading'; jobId: string; component: ComponentName }
+  | { type: 'loaded'; jobId: string; provider: ExecutionProvider; ms: number; notices: string[] }
+  | { type: 'step'; jobId: string; imageIndex: number; step: number; total: number; timestep: number; elapsedMs: number; itPerSec: number; etaMs: number }
+  | { type: 'preview'; jobId: string; step: number; width: number; height: number; rgba: ArrayBuffer }
+  | { type: 'image'; jobId: string; index: number; seed: string; width: number; height: number; png: ArrayBuffer; modelHash?: string; timing: ImageTiming }
+  | { type: 'done'; jobId: string; totalMs: number; peakRssMb: number; images: number }
+  | { type: 'cancelled'; jobId: string }
+  | { type: 'error'; jobId?: string; code: EaselErrorCode; message: string };
+
+export const ERROR_CODES: readonly EaselErrorCode[] = [
+  'MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID', 'INVALID_REQUEST', 'PROVIDER_UNAVAILABLE', 'OUT_OF_MEMORY',
+  'CANCELLED', 'INFERENCE_FAILED', 'WORKER_CRASHED', 'PROTOCOL_ERROR', 'OUTPUT_FAILED', 'PNG_INVALID',
+];
+
+const COMPONENTS: readonly ComponentName[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker'];
+const MAX_TEXT = 20_000;
+
+type Check = (value: unknown) => boolean;
+type Shape = Record<string, Check>;
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const text = (max = MAX_TEXT): Check => (value) => typeof value === 'string' && value.length <= max;
+const id: Check = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
+const finite = (min = -Infinity, max = Infinity): Check => (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+const integer = (min = 0, max = Number.MAX_SAFE_INTEGER): Check => (value) => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+const oneOf = (values: readonly unknown[]): Check => (value) => values.includes(value);
+const optional = (check: Check): Check => (value) => value === undefined || check(value);
+const bytes: Check = (value) => value instanceof ArrayBuffer;
+const strings: Check = (value) => Array.isArray(value) && value.every(text(2000));
+
+function matches(value: unknown, shape: Shape): boolean {
+  if (!isRecord(value)) return false;
+  for (const key of Object.keys(value)) if (!(key in shape)) return false;
+  return Object.entries(shape).every(([key, check]) => check(value[key]));
+}
+
+const REQUEST_SHAPE: Shape = {
+  modelDir: text(4096),
+  provider: oneOf(EXECUTION_PROVIDERS),
+  prompt: text(),
+  negativePrompt: optional(text()),
+  steps: optional(integer(1, 500)),
+  cfgScale: optional(finite(0, 100)),
+  seed: optional((value) => typeof value === 'string' && /^\d{1,20}$/.test(value)),
+  sampler: optional(oneOf(SAMPLER_NAMES)),
+  schedule: optional(oneOf(SCHEDULE_TYPES)),
+  width: optional(integer(8, 2048)),
+  height: optional(integer(8, 2048)),
+  rng: optional(oneOf(['cpu', 'gpu'])),
+  batchCount: optional(integer(1, 64)),
+  previewEvery: optional(integer(0, 500)),
+  provenance: optional((value) => typeof value === 'boolean'),
+};
+
+const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
+  generate: { type: oneOf(['generate']), jobId: id, request: (value) => matches(value, REQUEST_SHAPE) },
+  cancel: { type: oneOf(['cancel']), jobId: id },
+  configure: { type: oneOf(['configure']), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
+  crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw']) },
+  shutdown: { type: oneOf(['shutdown']) },
+};
+
+const TIMING_SHAPE: Shape = { totalMs: finite(0), unetMs: finite(0), decodeMs: finite(0), overheadPerStepMs: finite(), steps: integer(0) };
+
+const WORKER_SHAPES: Record<WorkerMessage['type'], Shape> = {
+  ready: { type: oneOf(['ready']) },
+  loading: { type: oneOf(['loading']), jobId: id, component: oneOf(COMPONENTS) },
+  loaded: { type: oneOf(['loaded']), jobId: id, provider: oneOf(EXECUTION_PROVIDERS.filter((name) => name !== 'auto')), ms: finite(0), notices: strings },
+  step: { type: oneOf(['step']), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },
+  preview: { type: oneOf(['preview']), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
+  image: {
+    type: oneOf(['image']), jobId: id, index: integer(), seed: (value) => typeof value === 'string' && /^\d{1,20}$/.test(value),
+    width: integer(8, 8192), height: integer(8, 8192), png: bytes, modelHash: optional(text(64)), timing: (value) => matches(value, TIMING_SHAPE),
+  },
+  done: { type: oneOf(['done']), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },
+  cancelled: { type: oneOf(['cancelled']), jobId: id },
+  error: { type: oneOf(['error']), jobId: optional(id), code: oneOf(ERROR_CODES), message: text() },
+};
+
+function parse<T extends { type: string }>(value: unknown, shapes: Record<string, Shape>, side: string): T {
+  const type = isRecord(value) ? value.type : undefined;
+  const shape = typeof type === 'string' && Object.hasOwn(shapes, type) ? shapes[type] : undefined;
+  if (!shape) throw new Error(`Rejected ${side} message of unknown type ${JSON.stringify(type)}.`);
+  if (!matches(value, shape)) throw new Error(`Rejected malformed ${side} "${type}" message.`);
+  return value as T;
+}
+
+export function parseHostMessage(value: unknown): HostMessage {
+  return parse<HostMessage>(value, HOST_SHAPES, 'host');
+}
+
+export function parseWorkerMessage(value: unknown): WorkerMessage {
+  return parse<WorkerMessage>(value, WORKER_SHAPES, 'worker');
+}
