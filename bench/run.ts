@@ -4,10 +4,12 @@
  */
 import { engineBench, type Figures } from './engineBench.ts';
 import { pngBench } from './pngBench.ts';
+import { serviceBench } from './serviceBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
   png: pngBench,
+  service: serviceBench,
 };
 
 async function main(): Promise<void> {
