@@ -1,6 +1,6 @@
 // Bundles the CLI, the worker, the extension host code and the webview.
 import * as esbuild from 'esbuild';
-import { chmod } from 'node:fs/promises';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 
 const production = process.argv.includes('--production');
@@ -43,3 +43,7 @@ if (watch) {
   await Promise.all(builds.map((options) => esbuild.build(options)));
   await chmod('dist/cli.js', 0o755);
 }
+
+// The panel's icon font, served from dist/ (a local resource root of the webview).
+await mkdir('dist/codicons', { recursive: true });
+for (const file of ['codicon.css', 'codicon.ttf']) await copyFile(`node_modules/@vscode/codicons/dist/${file}`, `dist/codicons/${file}`);

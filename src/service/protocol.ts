@@ -6,6 +6,7 @@ import type { EaselErrorCode } from '../engine/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice } from '../engine/providers.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { ComponentName } from '../engine/modelFolder.ts';
+import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
 
 /** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
 export interface GenerationRequest {
@@ -61,35 +62,20 @@ export const ERROR_CODES: readonly EaselErrorCode[] = [
 ];
 
 const COMPONENTS: readonly ComponentName[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker'];
+
 const MAX_TEXT = 20_000;
-
-type Check = (value: unknown) => boolean;
-type Shape = Record<string, Check>;
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-const text = (max = MAX_TEXT): Check => (value) => typeof value === 'string' && value.length <= max;
 const id: Check = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
-const finite = (min = -Infinity, max = Infinity): Check => (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
-const integer = (min = 0, max = Number.MAX_SAFE_INTEGER): Check => (value) => Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
-const oneOf = (values: readonly unknown[]): Check => (value) => values.includes(value);
-const optional = (check: Check): Check => (value) => value === undefined || check(value);
 const bytes: Check = (value) => value instanceof ArrayBuffer;
-const strings: Check = (value) => Array.isArray(value) && value.every(text(2000));
-
-function matches(value: unknown, shape: Shape): boolean {
-  if (!isRecord(value)) return false;
-  for (const key of Object.keys(value)) if (!(key in shape)) return false;
-  return Object.entries(shape).every(([key, check]) => check(value[key]));
-}
+const strings = listOf(text(2000));
 
 const REQUEST_SHAPE: Shape = {
   modelDir: text(4096),
   provider: oneOf(EXECUTION_PROVIDERS),
-  prompt: text(),
+  prompt: text(MAX_TEXT),
   negativePrompt: optional(text()),
   steps: optional(integer(1, 500)),
   cfgScale: optional(finite(0, 100)),
-  seed: optional((value) => typeof value === 'string' && /^\d{1,20}$/.test(value)),
+  seed: optional(seedText),
   sampler: optional(oneOf(SAMPLER_NAMES)),
   schedule: optional(oneOf(SCHEDULE_TYPES)),
   width: optional(integer(8, 2048)),
@@ -101,7 +87,7 @@ const REQUEST_SHAPE: Shape = {
 };
 
 const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
-  generate: { type: oneOf(['generate']), jobId: id, request: (value) => matches(value, REQUEST_SHAPE) },
+  generate: { type: oneOf(['generate']), jobId: id, request: shaped(REQUEST_SHAPE) },
   cancel: { type: oneOf(['cancel']), jobId: id },
   configure: { type: oneOf(['configure']), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
   crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw']) },
@@ -117,26 +103,18 @@ const WORKER_SHAPES: Record<WorkerMessage['type'], Shape> = {
   step: { type: oneOf(['step']), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },
   preview: { type: oneOf(['preview']), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
   image: {
-    type: oneOf(['image']), jobId: id, index: integer(), seed: (value) => typeof value === 'string' && /^\d{1,20}$/.test(value),
-    width: integer(8, 8192), height: integer(8, 8192), png: bytes, modelHash: optional(text(64)), timing: (value) => matches(value, TIMING_SHAPE),
+    type: oneOf(['image']), jobId: id, index: integer(), seed: seedText,
+    width: integer(8, 8192), height: integer(8, 8192), png: bytes, modelHash: optional(text(64)), timing: shaped(TIMING_SHAPE),
   },
   done: { type: oneOf(['done']), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },
   cancelled: { type: oneOf(['cancelled']), jobId: id },
   error: { type: oneOf(['error']), jobId: optional(id), code: oneOf(ERROR_CODES), message: text() },
 };
 
-function parse<T extends { type: string }>(value: unknown, shapes: Record<string, Shape>, side: string): T {
-  const type = isRecord(value) ? value.type : undefined;
-  const shape = typeof type === 'string' && Object.hasOwn(shapes, type) ? shapes[type] : undefined;
-  if (!shape) throw new Error(`Rejected ${side} message of unknown type ${JSON.stringify(type)}.`);
-  if (!matches(value, shape)) throw new Error(`Rejected malformed ${side} "${type}" message.`);
-  return value as T;
-}
-
 export function parseHostMessage(value: unknown): HostMessage {
-  return parse<HostMessage>(value, HOST_SHAPES, 'host');
+  return parseMessage<HostMessage>(value, HOST_SHAPES, 'host');
 }
 
 export function parseWorkerMessage(value: unknown): WorkerMessage {
-  return parse<WorkerMessage>(value, WORKER_SHAPES, 'worker');
+  return parseMessage<WorkerMessage>(value, WORKER_SHAPES, 'worker');
 }

@@ -1,0 +1,212 @@
+import { basename, join } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import * as vscode from 'vscode';
+import { modelHash } from '../engine/modelHash.ts';
+import { inspectModelFolder } from '../engine/modelFolder.ts';
+import { readImageMetadataFile } from '../png/readMetadata.ts';
+import { resolveOutputFolder } from '../png/outputPath.ts';
+import type { PanelSettings } from '../protocol/panelMessages.ts';
+import { GenerationService } from '../service/generationService.ts';
+import { stripCommentSyntax } from '../text/commentText.ts';
+import { imageReference, linkTarget } from '../text/imageReference.ts';
+import { readConfiguration } from './configuration.ts';
+import { GenerationController, relativeToDocument } from './generationController.ts';
+import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
+import { settingsFromMetadata } from './regenerate.ts';
+
+let service: GenerationService | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Easel', { log: true });
+  const hashCache = join(context.globalStorageUri.fsPath, 'model-hashes.json');
+  service = new GenerationService({
+    workerPath: context.asAbsolutePath(join('dist', 'worker.js')),
+    idleReleaseMs: readConfiguration().idleReleaseMs,
+    hashCacheFile: hashCache,
+    log: (level, message) => log[level](message),
+  });
+  const controller = new GenerationController(context, service, log);
+  const currentModelHash = async (): Promise<string | undefined> => {
+    const model = readConfiguration().model;
+    if (!model) return undefined;
+    try {
+      return await modelHash((await inspectModelFolder(model)).components.unet!, hashCache);
+    } catch {
+      return undefined;
+    }
+  };
+
+  const host: PanelHost = {
+    controller,
+    log,
+    defaults: () => readConfiguration().defaults,
+    statusLine: () => {
+      const config = readConfiguration();
+      const modelName = config.model ? basename(config.model) : '';
+      const provider = config.provider;
+      const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider}` : 'No model selected — choose one with “Model…”';
+      return { modelName, provider, statusLine };
+    },
+    onImageAction: async (message, panel) => {
+      const record = controller.record(message.imageId);
+      if (!record) {
+        void vscode.window.showWarningMessage('Easel no longer knows this image; it may have been made in an earlier session.');
+        return;
+      }
+      const uri = vscode.Uri.file(record.path);
+      switch (message.action) {
+        case 'open':
+          await vscode.commands.executeCommand('vscode.open', uri, vscode.ViewColumn.Active);
+          break;
+        case 'reveal':
+          await vscode.commands.executeCommand('revealInExplorer', uri);
+          break;
+        case 'copyMarkdown':
+          await vscode.env.clipboard.writeText(`![${record.settings.prompt.replace(/([\\[\]])/g, '\\$1').slice(0, 200)}](${linkTarget(record.relativePath)})`);
+          void vscode.window.setStatusBarMessage('Easel: Markdown link copied', 3000);
+          break;
+        case 'copyParameters':
+          await vscode.env.clipboard.writeText(record.parameters);
+          void vscode.window.setStatusBarMessage('Easel: parameters copied', 3000);
+          break;
+        case 'reuseSeed':
+          break;
+        case 'regenerate':
+          panel.fill({ ...record.settings, seedMode: 'fixed', seed: record.seed, batchCount: 1 }, []);
+          break;
+      }
+    },
+  };
+
+  const showPanel = () => GeneratorPanel.show(context, host);
+
+  context.subscriptions.push(
+    log,
+    controller,
+    { dispose: () => void service?.dispose() },
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state) => {
+        GeneratorPanel.revive(panel, context, host, state);
+      },
+    }),
+    vscode.commands.registerCommand('easel.generateImage', () => {
+      showPanel();
+    }),
+    vscode.commands.registerCommand('easel.cancel', () => {
+      if (!controller.cancel()) void vscode.window.showInformationMessage('Easel: nothing is being generated.');
+    }),
+    vscode.commands.registerCommand('easel.generateFromSelection', () => generateFromSelection(controller, host)),
+    vscode.commands.registerCommand('easel.regenerateFromPng', async (target?: vscode.Uri) => {
+      let uri = target instanceof vscode.Uri ? target : undefined;
+      if (!uri) {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'PNG images': ['png'] }, openLabel: 'Regenerate' });
+        uri = picked?.[0];
+      }
+      if (!uri) return;
+      let metadata;
+      try {
+        metadata = await readImageMetadataFile(uri.fsPath);
+      } catch (error) {
+        void vscode.window.showErrorMessage(`Easel cannot read ${basename(uri.fsPath)}: ${(error as Error).message}`);
+        return;
+      }
+      const config = readConfiguration();
+      const panel = showPanel();
+      const base = { ...config.defaults, ...panel.currentSettings };
+      const { settings, notes } = settingsFromMetadata(metadata, base, { modelName: config.model ? basename(config.model) : '(none)', modelHash: await currentModelHash() });
+      panel.fill(settings, notes);
+      log.info(`Regenerate from ${uri.fsPath}: ${metadata.source} metadata. ${notes.join(' ')}`);
+    }),
+    vscode.commands.registerCommand('easel.selectModel', async () => {
+      const picked = await pickModel();
+      if (!picked) return;
+      await vscode.workspace.getConfiguration('easel').update('model', picked, vscode.ConfigurationTarget.Global);
+      log.info(`Model set to ${picked}.`);
+      GeneratorPanel.current?.refreshModel();
+    }),
+    vscode.commands.registerCommand('easel.openOutputFolder', async () => {
+      const folder = controller.workspaceFolder(vscode.window.activeTextEditor?.document.uri);
+      if (!folder) return void vscode.window.showErrorMessage('Easel: open a folder first.');
+      try {
+        const path = await resolveOutputFolder(folder.uri.fsPath, readConfiguration().outputFolder);
+        await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(path));
+      } catch (error) {
+        void vscode.window.showErrorMessage(`Easel: ${(error as Error).message}`);
+      }
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration('easel')) GeneratorPanel.current?.refreshModel();
+    }),
+  );
+}
+
+export async function deactivate(): Promise<void> {
+  await service?.dispose();
+  service = undefined;
+}
+
+async function generateFromSelection(controller: GenerationController, host: PanelHost): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || editor.selection.isEmpty) {
+    void vscode.window.showInformationMessage('Easel: select the text (for example a comment) that describes the image.');
+    return;
+  }
+  const document = editor.document;
+  const selection = editor.selection;
+  const prompt = stripCommentSyntax(document.getText(selection), document.languageId);
+  if (!prompt) {
+    void vscode.window.showWarningMessage('Easel: the selection has no text to use as a prompt.');
+    return;
+  }
+  const panel = GeneratorPanel.current;
+  const settings: PanelSettings = { ...(panel?.currentSettings ?? host.defaults()), prompt, batchCount: 1 };
+  const observer = panel?.visible ? panel.observer() : undefined;
+  if (panel?.visible) panel.post({ type: 'busy', busy: true });
+  const saved = observer
+    ? await controller.run(settings, observer, document.uri)
+    : await controller.runWithNotification(settings, 'Easel: generating from selection', document.uri, panel?.observer());
+  const [image] = saved;
+  if (!image) return;
+  const style = readConfiguration().insertLink;
+  const reference = imageReference(document.languageId, relativeToDocument(document.uri, image.uri), prompt, style);
+  if (!reference) return;
+  const endLine = document.lineAt(selection.end.line);
+  const indent = document.lineAt(selection.start.line).text.match(/^\s*/)?.[0] ?? '';
+  const edit = new vscode.WorkspaceEdit();
+  edit.insert(document.uri, endLine.range.end, `\n${indent}${reference}`);
+  if (!(await vscode.workspace.applyEdit(edit))) void vscode.window.showWarningMessage(`Easel saved ${image.item.relativePath} but could not insert the link.`);
+}
+
+async function pickModel(): Promise<string | undefined> {
+  const config = readConfiguration();
+  const items: Array<vscode.QuickPickItem & { path?: string }> = [];
+  for (const directory of config.modelDirectories) {
+    const entries = await readdir(directory).catch(() => [] as string[]);
+    for (const candidate of [directory, ...entries.map((entry) => join(directory, entry))]) {
+      if (!(await stat(join(candidate, 'model_index.json')).catch(() => undefined))) continue;
+      try {
+        const folder = await inspectModelFolder(candidate);
+        items.push({ label: folder.name, description: `${folder.nativeSize}px · ${folder.scheduler.prediction_type}`, detail: candidate, path: candidate });
+      } catch (error) {
+        items.push({ label: `$(warning) ${basename(candidate)}`, description: 'invalid', detail: (error as Error).message });
+      }
+    }
+  }
+  items.push({ label: '$(folder-opened) Browse for a model folder…' });
+  const choice = await vscode.window.showQuickPick(items, { title: 'Easel: Select Model', placeHolder: config.model ? `Current: ${config.model}` : 'Choose a diffusers ONNX model folder' });
+  if (!choice) return undefined;
+  if (choice.path) return choice.path;
+  if (choice.description === 'invalid') {
+    void vscode.window.showErrorMessage(`Easel: ${choice.detail}`);
+    return undefined;
+  }
+  const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Model' });
+  if (!folder?.[0]) return undefined;
+  try {
+    await inspectModelFolder(folder[0].fsPath);
+    return folder[0].fsPath;
+  } catch (error) {
+    void vscode.window.showErrorMessage(`Easel: ${(error as Error).message}`);
+    return undefined;
+  }
+}

@@ -1,0 +1,239 @@
+import { basename, dirname, relative } from 'node:path';
+import * as vscode from 'vscode';
+import { isEaselError, type EaselError } from '../engine/errors.ts';
+import { formatInfotext } from '../png/infotext.ts';
+import { writeImageIntoWorkspace } from '../png/outputPath.ts';
+import type { GalleryItem, PanelSettings, ProgressView } from '../protocol/panelMessages.ts';
+import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
+import type { GenerationRequest } from '../service/protocol.ts';
+import { readConfiguration } from './configuration.ts';
+
+/** Where a job's events go: the panel when it is open, otherwise a notification. */
+export interface JobObserver {
+  progress(view: ProgressView): void;
+  preview(width: number, height: number, rgba: Uint8Array): void;
+  image(item: GalleryItem): void;
+  finished(outcome: 'done' | 'cancelled' | 'error', message: string): void;
+}
+
+export interface SavedImage {
+  item: GalleryItem;
+  uri: vscode.Uri;
+  settings: PanelSettings;
+  seed: string;
+}
+
+interface ImageRecord {
+  path: string;
+  relativePath: string;
+  settings: PanelSettings;
+  seed: string;
+  parameters: string;
+}
+
+const GALLERY_KEY = 'easel.gallery';
+const MAX_RECORDS = 200;
+
+/**
+ * Runs generations for every entry point (panel, selection, regenerate): checks that a model and a
+ * workspace are there, drives the service, writes each image into the workspace, keeps the gallery.
+ */
+export class GenerationController implements vscode.Disposable {
+  private current?: GenerationJob;
+  private nextImage: number;
+  private readonly statusItem: vscode.StatusBarItem;
+
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly service: GenerationService,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    const records = this.records();
+    this.nextImage = Object.keys(records).reduce((max, id) => Math.max(max, Number(id.slice(4)) + 1), 1);
+    this.statusItem = vscode.window.createStatusBarItem('easel.progress', vscode.StatusBarAlignment.Left, 50);
+    this.statusItem.name = 'Easel generation';
+    this.statusItem.command = 'easel.cancel';
+  }
+
+  dispose(): void {
+    this.statusItem.dispose();
+  }
+
+  get busy(): boolean {
+    return this.current !== undefined;
+  }
+
+  cancel(): boolean {
+    return this.current?.cancel() ?? false;
+  }
+
+  record(imageId: string): ImageRecord | undefined {
+    return this.records()[imageId];
+  }
+
+  private records(): Record<string, ImageRecord> {
+    return this.context.workspaceState.get<Record<string, ImageRecord>>(GALLERY_KEY) ?? {};
+  }
+
+  private async remember(id: string, record: ImageRecord): Promise<void> {
+    const records = { ...this.records(), [id]: record };
+    const ids = Object.keys(records);
+    for (const stale of ids.slice(0, Math.max(0, ids.length - MAX_RECORDS))) delete records[stale];
+    await this.context.workspaceState.update(GALLERY_KEY, records);
+  }
+
+  /** The workspace folder images go into: the one holding `near`, else the first. */
+  workspaceFolder(near?: vscode.Uri): vscode.WorkspaceFolder | undefined {
+    return (near && vscode.workspace.getWorkspaceFolder(near)) ?? vscode.workspace.workspaceFolders?.[0];
+  }
+
+  /** Runs one generation and writes its images; resolves with what was saved (empty when it failed). */
+  async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri): Promise<SavedImage[]> {
+    const config = readConfiguration();
+    if (!config.model) {
+      observer.finished('error', 'No model selected.');
+      void vscode.window.showErrorMessage('Easel: no model selected. Choose a diffusers ONNX model folder first.', 'Select Model').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('easel.selectModel');
+      });
+      return [];
+    }
+    const folder = this.workspaceFolder(near);
+    if (!folder || folder.uri.scheme !== 'file') {
+      observer.finished('error', 'Open a folder first: Easel writes images into the workspace.');
+      void vscode.window.showErrorMessage('Easel writes images into the workspace: open a folder first.', 'Open Folder').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('vscode.openFolder');
+      });
+      return [];
+    }
+    if (this.current) {
+      this.log.info('A generation is running; this one is queued.');
+    }
+    const request: GenerationRequest = {
+      modelDir: config.model,
+      provider: config.provider,
+      prompt: settings.prompt,
+      negativePrompt: settings.negativePrompt,
+      steps: settings.steps,
+      cfgScale: settings.cfgScale,
+      seed: settings.seedMode === 'fixed' && settings.seed !== '' ? settings.seed : undefined,
+      sampler: settings.sampler,
+      schedule: settings.schedule,
+      width: settings.width,
+      height: settings.height,
+      rng: settings.rng,
+      batchCount: settings.batchCount,
+      previewEvery: config.previewEvery,
+      provenance: config.provenance,
+    };
+    const job = this.service.generate(request);
+    this.current = job;
+    void vscode.commands.executeCommand('setContext', 'easel.generating', true);
+    this.log.info(`Generating "${settings.prompt.slice(0, 80)}" with ${settings.sampler}, ${settings.steps} steps, ${settings.width}×${settings.height}.`);
+    const saved: SavedImage[] = [];
+    const writes: Array<Promise<void>> = [];
+    job.on('queued', ({ position }) => observer.progress({ phase: 'queued', text: `Waiting: ${position} ahead in the queue` }));
+    job.on('loading', ({ component }) => observer.progress({ phase: 'loading', text: `Loading ${component.replace('_', ' ')}…` }));
+    job.on('loaded', ({ provider, ms, notices }) => {
+      this.log.info(`Model loaded on ${provider} in ${Math.round(ms)} ms.`);
+      for (const notice of notices) {
+        this.log.warn(notice);
+        void vscode.window.showWarningMessage(`Easel: ${notice}. Using ${provider} instead.`);
+      }
+    });
+    job.on('step', (step) => {
+      const imageLabel = settings.batchCount > 1 ? `Image ${step.imageIndex + 1}/${settings.batchCount}, ` : '';
+      const text = `${imageLabel}step ${step.step}/${step.total} · ${step.itPerSec.toFixed(2)} it/s · ETA ${Math.ceil(step.etaMs / 1000)} s`;
+      observer.progress({ phase: 'step', text, step: step.step, total: step.total, itPerSec: step.itPerSec, etaMs: step.etaMs });
+      this.statusItem.text = `$(loading~spin) Easel ${step.step}/${step.total}`;
+      this.statusItem.tooltip = `${text} — click to cancel`;
+      this.statusItem.show();
+    });
+    job.on('preview', ({ width, height, rgba }) => observer.preview(width, height, rgba));
+    job.on('image', (file) => {
+      writes.push(this.save(file, settings, folder).then(
+        (image) => {
+          saved.push(image);
+          observer.image(image.item);
+        },
+        (error: unknown) => this.reportError(error as EaselError, observer),
+      ));
+    });
+    try {
+      await job.result;
+      await Promise.all(writes);
+      const message = saved.length === 1 ? `Saved ${saved[0].item.relativePath}` : `Saved ${saved.length} images`;
+      observer.finished('done', message);
+      this.log.info(message);
+    } catch (error) {
+      await Promise.all(writes);
+      if (isEaselError(error, 'CANCELLED')) {
+        observer.finished('cancelled', 'Cancelled — nothing more was written.');
+        this.log.info('Generation cancelled.');
+      } else {
+        this.reportError(error as EaselError, observer);
+      }
+    } finally {
+      if (this.current === job) {
+        this.current = undefined;
+        void vscode.commands.executeCommand('setContext', 'easel.generating', false);
+      }
+      this.statusItem.hide();
+    }
+    return saved;
+  }
+
+  private async save(file: GeneratedFile, settings: PanelSettings, folder: vscode.WorkspaceFolder): Promise<SavedImage> {
+    const config = readConfiguration();
+    const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, config.fileNameTemplate, {
+      date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: basename(config.model), index: file.index,
+    }, file.png);
+    const relativePath = relative(folder.uri.fsPath, path).split('\\').join('/');
+    const id = `img-${this.nextImage++}`;
+    const parameters = formatInfotext({ ...settings, seed: file.seed, modelHash: file.modelHash, modelName: basename(config.model) });
+    await this.remember(id, { path, relativePath, settings, seed: file.seed, parameters });
+    this.log.info(`Wrote ${relativePath} (seed ${file.seed}, ${(file.timing.totalMs / 1000).toFixed(1)} s).`);
+    const item: GalleryItem = {
+      id, fileName: basename(path), relativePath, seed: file.seed, width: file.width, height: file.height, prompt: settings.prompt,
+      dataUrl: `data:image/png;base64,${Buffer.from(file.png).toString('base64')}`,
+    };
+    return { item, uri: vscode.Uri.file(path), settings, seed: file.seed };
+  }
+
+  private reportError(error: EaselError, observer: JobObserver): void {
+    const message = error?.message ?? String(error);
+    this.log.error(`${error?.code ?? 'ERROR'}: ${message}`);
+    observer.finished('error', message);
+    const actions = ['MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID'].includes(error?.code) ? ['Select Model', 'Show Log'] : ['Show Log'];
+    void vscode.window.showErrorMessage(`Easel: ${message}`, ...actions).then((choice) => {
+      if (choice === 'Select Model') void vscode.commands.executeCommand('easel.selectModel');
+      if (choice === 'Show Log') this.log.show();
+    });
+  }
+
+  /** Runs a generation with a cancellable notification, for when the panel is not showing. */
+  runWithNotification(settings: PanelSettings, title: string, near?: vscode.Uri, extra?: Partial<JobObserver>): Promise<SavedImage[]> {
+    return Promise.resolve(vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title, cancellable: true },
+      (progress, token) => {
+        token.onCancellationRequested(() => this.cancel());
+        let lastStep = 0;
+        return this.run(settings, {
+          progress: (view) => {
+            const increment = view.step && view.total ? ((view.step - lastStep) / view.total) * 100 : undefined;
+            if (view.step !== undefined) lastStep = view.step === view.total ? 0 : view.step;
+            progress.report({ message: view.text, increment });
+            extra?.progress?.(view);
+          },
+          preview: (width, height, rgba) => extra?.preview?.(width, height, rgba),
+          image: (item) => extra?.image?.(item),
+          finished: (outcome, message) => extra?.finished?.(outcome, message),
+        }, near);
+      },
+    ));
+  }
+}
+
+/** A path from a document's folder to an image, with forward slashes. */
+export function relativeToDocument(document: vscode.Uri, image: vscode.Uri): string {
+  return relative(dirname(document.fsPath), image.fsPath).split('\\').join('/');
+}

@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import { DEFAULT_PANEL_SETTINGS, isPanelSettings, parseWebviewMessage, type HostToWebviewMessage, type PanelSettings, type WebviewMessage } from '../protocol/panelMessages.ts';
+import type { GenerationController, JobObserver } from './generationController.ts';
+
+export const PANEL_VIEW_TYPE = 'easel.generator';
+
+export interface PanelHost {
+  controller: GenerationController;
+  log: vscode.LogOutputChannel;
+  defaults(): PanelSettings;
+  statusLine(): { modelName: string; provider: string; statusLine: string };
+  onImageAction(message: Extract<WebviewMessage, { type: 'imageAction' }>, panel: GeneratorPanel): Promise<void>;
+}
+
+/** The generator panel: one webview, created on demand or revived after a reload. */
+export class GeneratorPanel implements vscode.Disposable {
+  static current: GeneratorPanel | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+  private settings: PanelSettings;
+  private ready = false;
+  private readonly pending: HostToWebviewMessage[] = [];
+
+  static show(context: vscode.ExtensionContext, host: PanelHost): GeneratorPanel {
+    if (GeneratorPanel.current) {
+      GeneratorPanel.current.panel.reveal(vscode.ViewColumn.Beside);
+      return GeneratorPanel.current;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Easel: Generate Image', vscode.ViewColumn.Beside, GeneratorPanel.options(context));
+    return new GeneratorPanel(panel, context, host, undefined);
+  }
+
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, host: PanelHost, state: unknown): GeneratorPanel {
+    panel.webview.options = GeneratorPanel.options(context);
+    const saved = typeof state === 'object' && state !== null ? (state as { settings?: unknown }).settings : undefined;
+    return new GeneratorPanel(panel, context, host, isPanelSettings(saved) ? (saved as PanelSettings) : undefined);
+  }
+
+  private static options(context: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+    return {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist'), vscode.Uri.joinPath(context.extensionUri, 'media')],
+    };
+  }
+
+  private constructor(readonly panel: vscode.WebviewPanel, private readonly context: vscode.ExtensionContext, private readonly host: PanelHost, restored?: PanelSettings) {
+    GeneratorPanel.current = this;
+    this.settings = restored ?? host.defaults();
+    panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'easel.svg');
+    panel.webview.html = this.html();
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
+      panel.onDidChangeViewState(() => {
+        if (!panel.visible) this.ready = false;
+      }),
+    );
+  }
+
+  get visible(): boolean {
+    return this.panel.visible;
+  }
+
+  get currentSettings(): PanelSettings {
+    return this.settings;
+  }
+
+  dispose(): void {
+    if (GeneratorPanel.current === this) GeneratorPanel.current = undefined;
+    this.panel.dispose();
+    for (const disposable of this.disposables.splice(0)) disposable.dispose();
+  }
+
+  post(message: HostToWebviewMessage): void {
+    if (!this.ready) {
+      if (message.type !== 'preview' && message.type !== 'progress') this.pending.push(message);
+      return;
+    }
+    void this.panel.webview.postMessage(message);
+  }
+
+  /** Fills the form (regenerate from PNG) and says what could not be carried over. */
+  fill(settings: PanelSettings, notes: string[]): void {
+    this.settings = settings;
+    this.post({ type: 'fill', settings, notes });
+  }
+
+  refreshModel(): void {
+    this.post({ type: 'model', ...this.host.statusLine() });
+  }
+
+  observer(): JobObserver {
+    return {
+      progress: (progress) => this.post({ type: 'progress', progress }),
+      preview: (width, height, rgba) => this.post({ type: 'preview', width, height, rgbaBase64: Buffer.from(rgba).toString('base64') }),
+      image: (item) => this.post({ type: 'image', item }),
+      finished: (outcome, message) => this.post({ type: 'finished', outcome, message }),
+    };
+  }
+
+  private async receive(raw: unknown): Promise<void> {
+    let message: WebviewMessage;
+    try {
+      message = parseWebviewMessage(raw);
+    } catch (error) {
+      this.host.log.warn(`Panel: ${(error as Error).message}`);
+      return;
+    }
+    switch (message.type) {
+      case 'ready': {
+        this.ready = true;
+        const trusted = vscode.workspace.isTrusted;
+        this.panel.webview.postMessage({ type: 'init', settings: this.settings, trusted, gallery: [], ...this.host.statusLine() } satisfies HostToWebviewMessage);
+        for (const queued of this.pending.splice(0)) void this.panel.webview.postMessage(queued);
+        this.panel.webview.postMessage({ type: 'busy', busy: this.host.controller.busy } satisfies HostToWebviewMessage);
+        break;
+      }
+      case 'settingsChanged':
+        this.settings = message.settings;
+        break;
+      case 'generate':
+        this.settings = message.settings;
+        if (!message.settings.prompt.trim()) {
+          this.post({ type: 'finished', outcome: 'error', message: 'Write a prompt first.' });
+          return;
+        }
+        this.post({ type: 'busy', busy: true });
+        await this.host.controller.run(message.settings, this.observer());
+        break;
+      case 'cancel':
+        this.host.controller.cancel();
+        break;
+      case 'selectModel':
+        await vscode.commands.executeCommand('easel.selectModel');
+        break;
+      case 'imageAction':
+        await this.host.onImageAction(message, this);
+        break;
+    }
+  }
+
+  private html(): string {
+    const webview = this.panel.webview;
+    const nonce = randomBytes(16).toString('base64');
+    const asset = (...path: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...path));
+    const csp = [
+      "default-src 'none'",
+      `img-src ${webview.cspSource} data:`,
+      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+      `font-src ${webview.cspSource}`,
+      `script-src 'nonce-${nonce}'`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<link rel="stylesheet" href="${asset('dist', 'codicons', 'codicon.css')}" nonce="${nonce}">
+<link rel="stylesheet" href="${asset('media', 'panel.css')}" nonce="${nonce}">
+<title>Easel: Generate Image</title>
+</head>
+<body>
+<div id="app" data-defaults="${encodeURIComponent(JSON.stringify(DEFAULT_PANEL_SETTINGS))}"></div>
+<script nonce="${nonce}" src="${asset('dist', 'webview.js')}"></script>
+</body>
+</html>`;
+  }
+}

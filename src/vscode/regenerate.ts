@@ -1,0 +1,49 @@
+import { basename } from 'node:path';
+import { isSamplerName } from '../engine/samplers/index.ts';
+import type { ImageMetadata } from '../png/readMetadata.ts';
+import type { PanelSettings } from '../protocol/panelMessages.ts';
+
+const SOURCE_NAMES: Record<string, string> = {
+  easel: 'Easel', a1111: 'AUTOMATIC1111', comfyui: 'ComfyUI', invokeai: 'InvokeAI', novelai: 'NovelAI', fooocus: 'Fooocus', none: 'no tool',
+};
+
+/**
+ * Panel settings from an image's metadata, with a sentence for everything that could not be carried
+ * over or that differs from the current setup (model, size rounding, sampler).
+ */
+export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSettings, current: { modelName: string; modelHash?: string }): { settings: PanelSettings; notes: string[] } {
+  const p = metadata.parameters;
+  const notes: string[] = [];
+  const roundSize = (value: number | undefined, fallback: number, label: string) => {
+    if (value === undefined) return fallback;
+    const rounded = Math.min(2048, Math.max(64, Math.round(value / 8) * 8));
+    if (rounded !== value) notes.push(`${label} ${value} was rounded to ${rounded}.`);
+    return rounded;
+  };
+  const settings: PanelSettings = {
+    ...base,
+    prompt: p.prompt ?? '',
+    negativePrompt: p.negativePrompt ?? '',
+    sampler: p.sampler && isSamplerName(p.sampler) ? p.sampler : base.sampler,
+    schedule: p.schedule ?? 'Automatic',
+    steps: p.steps !== undefined && p.steps >= 1 && p.steps <= 500 ? p.steps : base.steps,
+    cfgScale: p.cfgScale !== undefined && p.cfgScale <= 100 ? p.cfgScale : base.cfgScale,
+    width: roundSize(p.width, base.width, 'Width'),
+    height: roundSize(p.height, base.height, 'Height'),
+    seedMode: p.seed !== undefined ? 'fixed' : 'random',
+    seed: p.seed ?? '',
+    batchCount: 1,
+    rng: p.rng ?? base.rng,
+  };
+  if (metadata.source === 'none') notes.push('This PNG has no generation parameters.');
+  else if (metadata.source !== 'easel') notes.push(`Read ${SOURCE_NAMES[metadata.source]} metadata.`);
+  if (!p.sampler) notes.push(`No sampler Easel knows was recorded; using ${settings.sampler}.`);
+  if (p.modelHash && current.modelHash && p.modelHash !== current.modelHash) {
+    notes.push(`The image was made with model ${p.modelName ?? '?'} (hash ${p.modelHash}); the selected model ${current.modelName} has hash ${current.modelHash}, so the result will differ.`);
+  } else if (p.modelName && !p.modelHash && basename(p.modelName) !== current.modelName) {
+    notes.push(`The image was made with model ${p.modelName}; the selected model is ${current.modelName}.`);
+  }
+  if (metadata.unmapped.length > 0) notes.push(`Not carried over: ${metadata.unmapped.join('; ')}.`);
+  if (metadata.problems.length > 0) notes.push(`Problems reading the file: ${metadata.problems.join('; ')}.`);
+  return { settings, notes };
+}

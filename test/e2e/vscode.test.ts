@@ -1,0 +1,194 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
+import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { FIXTURE_VARIANTS, generateFixtureModel } from '../fixtures/generate.ts';
+import { temporaryFolder } from '../helpers/fixtures.ts';
+import { CHROMIUM, ROOT, ensureCodeServer, packageExtension, startCodeServer, type RunningCodeServer } from './codeServer.ts';
+
+// CI installs Chromium (.ci/run); elsewhere the suite is skipped without it, never in CI.
+const skip = !existsSync(CHROMIUM) && !process.env.CI ? `Chromium not found at ${CHROMIUM}` : false;
+const RESULTS = join(ROOT, 'test-results');
+const PROMPT = 'a yellow sun over the ocean';
+const OUTPUT = join('images', 'generated');
+
+let server: RunningCodeServer;
+let browser: Browser;
+let page: Page;
+let workspace: string;
+
+function pngsIn(folder: string): string[] {
+  return existsSync(folder) ? readdirSync(folder).filter((name) => name.endsWith('.png')).sort() : [];
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((wait) => setTimeout(wait, 200));
+  }
+}
+
+/** Runs a command from the palette; retries while the workbench is still registering contributions. */
+async function runCommand(title: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${title}`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 5_000 });
+      await page.keyboard.press('Enter');
+      return;
+    } catch (error) {
+      await page.keyboard.press('Escape');
+      if (attempt >= 10) throw error;
+    }
+  }
+}
+
+function panel(): FrameLocator {
+  return page.frameLocator('iframe.webview.ready[src*="extensionId=easel.easel"]').frameLocator('iframe#active-frame');
+}
+
+async function screenshot(name: string): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  await page.screenshot({ path: join(RESULTS, `${name}.png`) });
+}
+
+async function openFile(name: string): Promise<void> {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible' });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible' });
+  await page.keyboard.press('Enter');
+}
+
+before(async () => {
+  if (skip) return;
+  ensureCodeServer();
+  const vsix = packageExtension();
+  const models = temporaryFolder('easel-e2e-models-');
+  const model = await generateFixtureModel(join(models, 'heavy'), FIXTURE_VARIANTS.heavy);
+  workspace = temporaryFolder('easel-e2e-workspace-');
+  mkdirSync(join(workspace, 'src'));
+  writeFileSync(join(workspace, 'src', 'example.ts'), `// ${PROMPT}\nexport const answer = 42;\n`);
+  server = await startCodeServer({
+    workspace,
+    vsix,
+    settings: {
+      'easel.model': model,
+      'easel.defaults.steps': 6,
+      'easel.defaults.width': 256,
+      'easel.defaults.height': 256,
+      'easel.defaults.cfgScale': 1.5,
+      'easel.previewInterval': 1,
+      'workbench.startupEditor': 'none',
+      'workbench.colorTheme': 'Default Dark Modern',
+      'workbench.tips.enabled': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.ignoreRecommendations': true,
+      'security.workspace.trust.enabled': false,
+      'explorer.autoReveal': true,
+    },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
+  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  await page.goto(`${server.url}?folder=${encodeURIComponent(workspace)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  await page.locator('.explorer-viewlet').waitFor({ timeout: 60_000 }).catch(() => undefined);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test('palette "Easel: Generate Image" → prompt → Generate → a PNG with its metadata in the workspace', { skip, timeout: 240_000 }, async () => {
+  await runCommand('Easel: Generate Image');
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  await prompt.waitFor({ timeout: 60_000 });
+  await prompt.fill(PROMPT);
+  await panel().locator('vscode-text-field#seed input').fill('1234');
+  await panel().locator('vscode-radio[value="fixed"]').click();
+  await panel().locator('#generate').click();
+  await panel().locator('#progress-text', { hasText: /step \d+\/6/ }).waitFor({ timeout: 60_000 });
+  await panel().locator('.card').first().waitFor({ timeout: 120_000 });
+  await screenshot('1-generate-image');
+  const files = await waitFor('a generated PNG', () => pngsIn(join(workspace, OUTPUT)).length === 1 && pngsIn(join(workspace, OUTPUT)));
+  assert.match(files[0], /-1234-a-yellow-sun-over-the-ocean\.png$/);
+  const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, files[0])));
+  assert.equal(metadata.source, 'easel');
+  assert.equal(metadata.parameters.prompt, PROMPT);
+  assert.equal(metadata.parameters.seed, '1234');
+  assert.equal(metadata.parameters.steps, 6);
+  assert.equal(metadata.parameters.width, 256);
+});
+
+test('select a comment → "Generate Image from Selection" → image written and link inserted', { skip, timeout: 240_000 }, async () => {
+  const before = pngsIn(join(workspace, OUTPUT));
+  await openFile('example.ts');
+  const editor = page.locator('.monaco-editor .view-lines').first();
+  await editor.waitFor();
+  await editor.click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('Shift+End');
+  await runCommand('Easel: Generate Image from Selection');
+  const source = join(workspace, 'src', 'example.ts');
+  await page.locator('.monaco-editor .view-lines', { hasText: 'Image: ' }).first().waitFor({ timeout: 120_000 });
+  await page.keyboard.press('Control+S');
+  await waitFor('the saved link', () => readFileSync(source, 'utf8').includes('// Image: '), 30_000);
+  await screenshot('2-generate-from-selection');
+  const after = pngsIn(join(workspace, OUTPUT));
+  assert.equal(after.length, before.length + 1);
+  const added = after.find((name) => !before.includes(name))!;
+  const lines = readFileSync(source, 'utf8').split('\n');
+  assert.equal(lines[0], `// ${PROMPT}`);
+  assert.equal(lines[1], `// Image: ../images/generated/${added}`);
+  const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, added)));
+  assert.equal(metadata.parameters.prompt, PROMPT);
+});
+
+test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled → Generate → identical pixels', { skip, timeout: 240_000 }, async () => {
+  const [original] = pngsIn(join(workspace, OUTPUT)).filter((name) => name.includes('-1234-'));
+  await openFile(original);
+  const row = page.locator('.explorer-viewlet .monaco-list-row', { hasText: original }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.click({ button: 'right' });
+  const menuItem = page.locator('.context-view .action-menu-item', { hasText: 'Regenerate from PNG Metadata' });
+  await menuItem.hover();
+  await page.keyboard.press('Enter');
+  await page.locator('.context-view .action-menu-item').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => menuItem.click());
+  await panel().locator('#message', { hasText: /Filled in|metadata/ }).waitFor({ timeout: 60_000 });
+  assert.equal(await panel().locator('vscode-text-field#seed input').inputValue(), '1234');
+  assert.equal(await panel().locator('vscode-text-area#prompt textarea').inputValue(), PROMPT);
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  const added = await waitFor('the regenerated PNG', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+  await panel().locator('#message', { hasText: 'Saved' }).waitFor({ timeout: 30_000 });
+  await screenshot('3-regenerate-from-png');
+  const pixels = async (name: string) => sharp(join(workspace, OUTPUT, name)).raw().toBuffer();
+  assert.deepEqual(await pixels(added), await pixels(original));
+});
+
+test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, async () => {
+  await runCommand('Easel: Generate Image');
+  await panel().locator('vscode-text-field#steps input').fill('400');
+  await panel().locator('vscode-text-field#steps input').press('Tab');
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  await panel().locator('#progress-text', { hasText: /step [2-9]\/400/ }).waitFor({ timeout: 60_000 });
+  await panel().locator('#cancel').click();
+  await panel().locator('#message', { hasText: 'Cancelled' }).waitFor({ timeout: 30_000 });
+  await screenshot('4-cancel');
+  await new Promise((wait) => setTimeout(wait, 1000));
+  assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
+  assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
+});

@@ -1,0 +1,324 @@
+import {
+  provideVSCodeDesignSystem, vsCodeButton, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodeProgressRing, vsCodeRadio, vsCodeRadioGroup, vsCodeTextArea, vsCodeTextField,
+} from '@vscode/webview-ui-toolkit';
+import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/engine/samplers/sampler.ts';
+import {
+  isPanelSettings, parseHostToWebviewMessage, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelSettings, type WebviewMessage,
+} from '../src/protocol/panelMessages.ts';
+
+provideVSCodeDesignSystem().register(
+  vsCodeButton(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeTextArea(), vsCodeTextField(),
+);
+
+interface VsCodeApi {
+  postMessage(message: WebviewMessage): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app')!;
+const SIZE_PRESETS: Array<[string, number, number]> = [['512 × 512', 512, 512], ['768 × 768', 768, 768], ['512 × 768 portrait', 512, 768], ['768 × 512 landscape', 768, 512], ['1024 × 1024', 1024, 1024]];
+const MAX_GALLERY_STATE = 12;
+
+interface State {
+  settings: PanelSettings;
+  gallery: GalleryItem[];
+  lastSeed?: string;
+}
+
+const saved = vscode.getState() as Partial<State> | undefined;
+const defaults = JSON.parse(decodeURIComponent(app.dataset.defaults ?? '%7B%7D')) as PanelSettings;
+const state: State = {
+  settings: isPanelSettings(saved?.settings) ? (saved!.settings as PanelSettings) : defaults,
+  gallery: Array.isArray(saved?.gallery) ? (saved!.gallery as GalleryItem[]) : [],
+  lastSeed: typeof saved?.lastSeed === 'string' ? saved.lastSeed : undefined,
+};
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, attributes?: Record<string, string>, children?: Array<Node | string>): HTMLElementTagNameMap[K];
+function element(tag: string, attributes?: Record<string, string>, children?: Array<Node | string>): HTMLElement;
+function element(tag: string, attributes: Record<string, string> = {}, children: Array<Node | string> = []): HTMLElement {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function icon(name: string): HTMLElement {
+  return element('span', { class: `codicon codicon-${name}`, 'aria-hidden': 'true' });
+}
+
+function field(id: string, label: string, value: string, attributes: Record<string, string> = {}): HTMLElement {
+  return element('vscode-text-field', { id, value, ...attributes }, [label]);
+}
+
+function dropdown(id: string, options: readonly string[], value: string): HTMLElement {
+  const select = element('vscode-dropdown', { id, position: 'below' }, options.map((option) => element('vscode-option', option === value ? { value: option, selected: '' } : { value: option }, [option])));
+  return select;
+}
+
+const statusLine = element('div', { id: 'status-line', class: 'status-line' });
+const trustLine = element('div', { id: 'trust-line', class: 'notice', hidden: '' });
+const prompt = element('vscode-text-area', { id: 'prompt', rows: '4', resize: 'vertical', placeholder: 'Describe the image…', value: state.settings.prompt }, ['Prompt']);
+const negative = element('vscode-text-area', { id: 'negative-prompt', rows: '2', resize: 'vertical', placeholder: 'What to avoid (optional)', value: state.settings.negativePrompt }, ['Negative prompt']);
+const sampler = dropdown('sampler', SAMPLER_NAMES, state.settings.sampler);
+const schedule = dropdown('schedule', SCHEDULE_TYPES, state.settings.schedule);
+const steps = field('steps', 'Steps', String(state.settings.steps), { size: '6' });
+const cfg = field('cfg', 'CFG scale', String(state.settings.cfgScale), { size: '6' });
+const sizePreset = dropdown('size-preset', [...SIZE_PRESETS.map(([label]) => label), 'Custom'], presetLabel(state.settings.width, state.settings.height));
+const width = field('width', 'Width', String(state.settings.width), { size: '6' });
+const height = field('height', 'Height', String(state.settings.height), { size: '6' });
+const seedMode = element('vscode-radio-group', { id: 'seed-mode', orientation: 'horizontal' }, [
+  element('label', { slot: 'label' }, ['Seed']),
+  element('vscode-radio', state.settings.seedMode === 'random' ? { value: 'random', checked: '' } : { value: 'random' }, ['Random']),
+  element('vscode-radio', state.settings.seedMode === 'fixed' ? { value: 'fixed', checked: '' } : { value: 'fixed' }, ['Fixed']),
+]);
+const seed = field('seed', '', state.settings.seed, { placeholder: 'e.g. 1234', size: '22', 'aria-label': 'Seed value' });
+const reuseSeed = element('vscode-button', { id: 'reuse-seed', appearance: 'icon', title: 'Reuse last seed', 'aria-label': 'Reuse last seed' }, [icon('history')]);
+const batch = field('batch', 'Batch count', String(state.settings.batchCount), { size: '4' });
+const modelButton = element('vscode-button', { id: 'select-model', appearance: 'secondary' }, [icon('folder-opened'), ' Model…']);
+const generate = element('vscode-button', { id: 'generate', title: 'Generate (Ctrl+Enter)' }, [icon('sparkle'), ' Generate']);
+const cancel = element('vscode-button', { id: 'cancel', appearance: 'secondary', disabled: '' }, [icon('debug-stop'), ' Cancel']);
+const progressBar = element('div', { class: 'progress-track', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, [element('div', { id: 'progress-fill', class: 'progress-fill' })]);
+const progressText = element('div', { id: 'progress-text', class: 'progress-text', 'aria-live': 'polite' });
+const message = element('div', { id: 'message', class: 'message', 'aria-live': 'polite' });
+const preview = element('canvas', { id: 'preview', class: 'preview', width: '64', height: '64', hidden: '' });
+const gallery = element('div', { id: 'gallery', class: 'gallery' });
+
+app.append(
+  element('header', { class: 'header' }, [element('h2', {}, ['Generate Image']), element('div', { class: 'header-actions' }, [modelButton])]),
+  statusLine,
+  trustLine,
+  prompt,
+  negative,
+  element('div', { class: 'row' }, [element('div', { class: 'labelled' }, [element('label', { for: 'sampler' }, ['Sampler']), sampler]), element('div', { class: 'labelled' }, [element('label', { for: 'schedule' }, ['Schedule']), schedule]), steps, cfg]),
+  element('div', { class: 'row' }, [element('div', { class: 'labelled' }, [element('label', { for: 'size-preset' }, ['Size']), sizePreset]), width, height, batch]),
+  element('div', { class: 'row seed-row' }, [seedMode, seed, reuseSeed]),
+  element('div', { class: 'row actions' }, [generate, cancel]),
+  progressBar,
+  progressText,
+  message,
+  preview,
+  element('vscode-divider'),
+  element('h3', {}, ['This session']),
+  gallery,
+);
+
+function presetLabel(w: number, h: number): string {
+  return SIZE_PRESETS.find(([, pw, ph]) => pw === w && ph === h)?.[0] ?? 'Custom';
+}
+
+function valueOf(node: HTMLElement): string {
+  return String((node as unknown as { value?: string }).value ?? '').trim();
+}
+
+function setValue(node: HTMLElement, value: string): void {
+  (node as unknown as { value: string }).value = value;
+}
+
+function readSettings(): PanelSettings | string {
+  const number = (node: HTMLElement, label: string, min: number, max: number, integer = true): number | string => {
+    const raw = valueOf(node);
+    const parsed = Number(raw);
+    if (raw === '' || !Number.isFinite(parsed) || (integer && !Number.isInteger(parsed)) || parsed < min || parsed > max) return `${label} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}.`;
+    return parsed;
+  };
+  const values = {
+    steps: number(steps, 'Steps', 1, 500),
+    cfgScale: number(cfg, 'CFG scale', 0, 100, false),
+    width: number(width, 'Width', 64, 2048),
+    height: number(height, 'Height', 64, 2048),
+    batchCount: number(batch, 'Batch count', 1, 64),
+  };
+  for (const value of Object.values(values)) if (typeof value === 'string') return value;
+  if ((values.width as number) % 8 || (values.height as number) % 8) return 'Width and height must be multiples of 8.';
+  const mode = valueOf(seedMode) === 'fixed' ? 'fixed' : 'random';
+  const seedText = valueOf(seed);
+  if (mode === 'fixed' && !/^\d{1,20}$/.test(seedText)) return 'A fixed seed must be a whole number from 0 to 18446744073709551615.';
+  const settings: PanelSettings = {
+    prompt: valueOf(prompt), negativePrompt: valueOf(negative), sampler: valueOf(sampler) as PanelSettings['sampler'], schedule: valueOf(schedule) as PanelSettings['schedule'],
+    steps: values.steps as number, cfgScale: values.cfgScale as number, width: values.width as number, height: values.height as number, seedMode: mode, seed: seedText,
+    batchCount: values.batchCount as number, rng: state.settings.rng,
+  };
+  return isPanelSettings(settings) ? settings : 'Some settings are out of range.';
+}
+
+function persist(): void {
+  vscode.setState({ ...state, gallery: state.gallery.slice(-MAX_GALLERY_STATE) });
+}
+
+function applySettings(settings: PanelSettings): void {
+  state.settings = settings;
+  setValue(prompt, settings.prompt);
+  setValue(negative, settings.negativePrompt);
+  setValue(sampler, settings.sampler);
+  setValue(schedule, settings.schedule);
+  setValue(steps, String(settings.steps));
+  setValue(cfg, String(settings.cfgScale));
+  setValue(width, String(settings.width));
+  setValue(height, String(settings.height));
+  setValue(sizePreset, presetLabel(settings.width, settings.height));
+  setValue(seedMode, settings.seedMode);
+  setValue(seed, settings.seed);
+  setValue(batch, String(settings.batchCount));
+  persist();
+}
+
+function settingsChanged(): void {
+  const settings = readSettings();
+  if (typeof settings === 'string') return;
+  state.settings = settings;
+  persist();
+  vscode.postMessage({ type: 'settingsChanged', settings });
+}
+
+function setBusy(busy: boolean): void {
+  generate.toggleAttribute('disabled', busy);
+  cancel.toggleAttribute('disabled', !busy);
+  app.classList.toggle('busy', busy);
+}
+
+function showMessage(text: string, kind: 'info' | 'error' = 'info'): void {
+  message.textContent = text;
+  message.className = `message ${kind}`;
+}
+
+function startGeneration(): void {
+  const settings = readSettings();
+  if (typeof settings === 'string') {
+    showMessage(settings, 'error');
+    return;
+  }
+  if (!settings.prompt) {
+    showMessage('Write a prompt first.', 'error');
+    return;
+  }
+  state.settings = settings;
+  persist();
+  showMessage('');
+  setProgress(0, 'Starting…');
+  setBusy(true);
+  vscode.postMessage({ type: 'generate', settings });
+}
+
+function setProgress(fraction: number, text: string): void {
+  const percent = Math.round(Math.max(0, Math.min(1, fraction)) * 100);
+  document.getElementById('progress-fill')!.style.width = `${percent}%`;
+  progressBar.setAttribute('aria-valuenow', String(percent));
+  progressText.textContent = text;
+}
+
+function galleryCard(item: GalleryItem): HTMLElement {
+  const action = (name: ImageAction, codicon: string, label: string) => {
+    const button = element('vscode-button', { appearance: 'icon', title: label, 'aria-label': label, 'data-action': name }, [icon(codicon)]);
+    button.addEventListener('click', () => {
+      if (name === 'reuseSeed') {
+        setValue(seedMode, 'fixed');
+        setValue(seed, item.seed);
+        settingsChanged();
+      }
+      vscode.postMessage({ type: 'imageAction', action: name, imageId: item.id });
+    });
+    return button;
+  };
+  return element('figure', { class: 'card', 'data-image-id': item.id }, [
+    element('img', { src: item.dataUrl, alt: item.prompt, title: item.relativePath, width: String(Math.min(item.width, 256)) }),
+    element('figcaption', {}, [element('span', { class: 'file-name' }, [item.fileName]), element('span', { class: 'seed' }, [`seed ${item.seed}`])]),
+    element('div', { class: 'card-actions' }, [
+      action('open', 'go-to-file', 'Open'), action('reveal', 'file-directory', 'Reveal in Explorer'), action('copyMarkdown', 'markdown', 'Copy Markdown link'),
+      action('copyParameters', 'copy', 'Copy parameters'), action('reuseSeed', 'history', 'Reuse seed'), action('regenerate', 'refresh', 'Regenerate'),
+    ]),
+  ]);
+}
+
+function renderGallery(): void {
+  gallery.replaceChildren(...state.gallery.slice().reverse().map(galleryCard));
+}
+
+function drawPreview(widthPx: number, heightPx: number, base64: string): void {
+  const bytes = Uint8ClampedArray.from(atob(base64), (c) => c.charCodeAt(0));
+  if (bytes.length !== widthPx * heightPx * 4) return;
+  (preview as HTMLCanvasElement).width = widthPx;
+  (preview as HTMLCanvasElement).height = heightPx;
+  (preview as HTMLCanvasElement).getContext('2d')!.putImageData(new ImageData(bytes, widthPx, heightPx), 0, 0);
+  preview.removeAttribute('hidden');
+}
+
+function handle(messageFromHost: HostToWebviewMessage): void {
+  switch (messageFromHost.type) {
+    case 'init':
+      applySettings(messageFromHost.settings);
+      statusLine.textContent = messageFromHost.statusLine;
+      trustLine.toggleAttribute('hidden', messageFromHost.trusted);
+      trustLine.textContent = messageFromHost.trusted ? '' : 'Restricted mode: model folders and the execution provider come from your user settings only.';
+      renderGallery();
+      break;
+    case 'model':
+      statusLine.textContent = messageFromHost.statusLine;
+      break;
+    case 'fill':
+      applySettings(messageFromHost.settings);
+      showMessage(messageFromHost.notes.length ? messageFromHost.notes.join(' ') : 'Filled in from the image’s metadata.');
+      break;
+    case 'busy':
+      setBusy(messageFromHost.busy);
+      break;
+    case 'progress': {
+      const { step, total, text } = messageFromHost.progress;
+      setProgress(step !== undefined && total ? step / total : 0, text);
+      break;
+    }
+    case 'preview':
+      drawPreview(messageFromHost.width, messageFromHost.height, messageFromHost.rgbaBase64);
+      break;
+    case 'image':
+      state.gallery.push(messageFromHost.item);
+      state.lastSeed = messageFromHost.item.seed;
+      persist();
+      renderGallery();
+      break;
+    case 'finished':
+      setBusy(false);
+      preview.setAttribute('hidden', '');
+      setProgress(messageFromHost.outcome === 'done' ? 1 : 0, '');
+      showMessage(messageFromHost.message, messageFromHost.outcome === 'error' ? 'error' : 'info');
+      break;
+  }
+}
+
+window.addEventListener('message', (event: MessageEvent) => {
+  try {
+    handle(parseHostToWebviewMessage(event.data));
+  } catch (error) {
+    console.warn((error as Error).message);
+  }
+});
+
+generate.addEventListener('click', startGeneration);
+cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
+modelButton.addEventListener('click', () => vscode.postMessage({ type: 'selectModel' }));
+reuseSeed.addEventListener('click', () => {
+  if (!state.lastSeed) return showMessage('No image yet in this session.');
+  setValue(seedMode, 'fixed');
+  setValue(seed, state.lastSeed);
+  settingsChanged();
+});
+sizePreset.addEventListener('change', () => {
+  const preset = SIZE_PRESETS.find(([label]) => label === valueOf(sizePreset));
+  if (preset) {
+    setValue(width, String(preset[1]));
+    setValue(height, String(preset[2]));
+  }
+  settingsChanged();
+});
+for (const node of [prompt, negative, sampler, schedule, steps, cfg, width, height, seedMode, seed, batch]) node.addEventListener('change', settingsChanged);
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    if (!generate.hasAttribute('disabled')) startGeneration();
+  }
+});
+
+renderGallery();
+vscode.postMessage({ type: 'ready' });
