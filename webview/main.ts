@@ -281,7 +281,8 @@ function handle(messageFromHost: HostToWebviewMessage): void {
     case 'finished':
       setBusy(false);
       preview.setAttribute('hidden', '');
-      setProgress(messageFromHost.outcome === 'done' ? 1 : 0, '');
+      // The last progress line stays (e.g. "step 20/20 · 3.1 it/s") so the result can be read after.
+      setProgress(messageFromHost.outcome === 'done' ? 1 : 0, messageFromHost.outcome === 'done' ? progressText.textContent ?? '' : '');
       showMessage(messageFromHost.message, messageFromHost.outcome === 'error' ? 'error' : 'info');
       break;
   }

@@ -2,12 +2,14 @@ import { isEaselError } from '../engine/errors.ts';
 import { EASEL_VERSION } from '../version.ts';
 import { GENERATE_HELP, runGenerate } from './generateCommand.ts';
 import { INSPECT_HELP, runInspect } from './inspectCommand.ts';
+import { runModels } from './modelsCommand.ts';
 
 const HELP = `Easel ${EASEL_VERSION} — local Stable Diffusion
 
 Usage:
   easel generate --model DIR --prompt TEXT --out FILE.png [options]
   easel inspect FILE.png [--json]
+  easel models list [--dir DIR] | easel models download OWNER/REPO [--revision R] [--dir D]
   easel --version
 
 Run "easel <command> --help" for a command's options.
@@ -20,6 +22,8 @@ async function main(argv: string[]): Promise<number> {
       return runGenerate(rest);
     case 'inspect':
       return runInspect(rest);
+    case 'models':
+      return runModels(rest);
     case '--version':
     case '-v':
       process.stdout.write(`${EASEL_VERSION}\n`);

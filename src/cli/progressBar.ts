@@ -4,13 +4,13 @@ export class ProgressBar {
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {}
 
-  update(label: string, done: number, total: number, elapsedMs: number): void {
+  update(label: string, done: number, total: number, elapsedMs: number, unit = 'it'): void {
     const fraction = total > 0 ? done / total : 1;
     const rate = elapsedMs > 0 ? (done / elapsedMs) * 1000 : 0;
     const eta = rate > 0 ? (total - done) / rate : 0;
     const width = 24;
     const filled = Math.round(fraction * width);
-    const text = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${rate.toFixed(2)} it/s ETA ${eta.toFixed(1)}s`;
+    const text = `${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done}/${total} ${rate.toFixed(2)} ${unit}/s ETA ${eta.toFixed(1)}s`;
     if (this.stream.isTTY) {
       this.stream.write(`\r${text}\x1b[K`);
       return;

@@ -119,8 +119,8 @@ test('palette "Easel: Generate Image" → prompt → Generate → a PNG with its
   await panel().locator('vscode-text-field#seed input').fill('1234');
   await panel().locator('vscode-radio[value="fixed"]').click();
   await panel().locator('#generate').click();
-  await panel().locator('#progress-text', { hasText: /step \d+\/6/ }).waitFor({ timeout: 60_000 });
   await panel().locator('.card').first().waitFor({ timeout: 120_000 });
+  await panel().locator('#progress-text', { hasText: /step 6\/6 · [\d.]+ it\/s/ }).waitFor({ timeout: 10_000 });
   await screenshot('1-generate-image');
   const files = await waitFor('a generated PNG', () => pngsIn(join(workspace, OUTPUT)).length === 1 && pngsIn(join(workspace, OUTPUT)));
   assert.match(files[0], /-1234-a-yellow-sun-over-the-ocean\.png$/);

@@ -1,0 +1,223 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import type { FileHandle } from 'node:fs/promises';
+import { EaselError, isEaselError } from '../engine/errors.ts';
+import { inspectModelFolder } from '../engine/modelFolder.ts';
+import { httpGet } from './http.ts';
+import { checkRepoName, hubStatusError, isNeededFile, listRepoFiles, repoLicense, resolveUrl, type HubFile, type HubOptions } from './hub.ts';
+
+export const DOWNLOADS_FOLDER = '.downloads';
+const PARTIAL = '.partial';
+const FREE_SPACE_MARGIN = 64 * 1024 * 1024;
+const MAX_ATTEMPTS = 4;
+
+export interface DownloadProgress {
+  file: string;
+  bytesDone: number;
+  bytesTotal: number;
+  bytesPerSecond: number;
+  etaSeconds: number;
+}
+
+export interface DownloadOptions extends HubOptions {
+  repo: string;
+  revision?: string;
+  /** Where models live; the finished folder appears here as owner--name. */
+  destinationRoot: string;
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Shown the licence before any weight is fetched; returning false stops the download. */
+  confirmLicense?: (license: string | undefined, files: HubFile[], totalBytes: number) => Promise<boolean>;
+  /** Free bytes at a path (tests replace it). */
+  freeSpace?: (path: string) => Promise<number>;
+}
+
+export function modelFolderName(repo: string, revision: string): string {
+  return `${repo.replace('/', '--')}${revision === 'main' ? '' : `--${revision.replace(/[^A-Za-z0-9._-]/g, '_')}`}`;
+}
+
+async function sizeOf(path: string): Promise<number | undefined> {
+  return (await stat(path).catch(() => undefined))?.size;
+}
+
+async function defaultFreeSpace(path: string): Promise<number> {
+  const info = await statfs(path);
+  return info.bavail * info.bsize;
+}
+
+function gitBlobHash(size: number): Hash {
+  return createHash('sha1').update(`blob ${size}\0`);
+}
+
+/**
+ * Downloads what the pipeline needs from a Hub repository into `.downloads/<name>`, resuming
+ * `.partial` files with HTTP Range, verifying each file (LFS SHA-256, git blob SHA-1), and moves the
+ * finished folder into place in one rename, so no half-downloaded folder is ever a model.
+ */
+export async function downloadModel(options: DownloadOptions): Promise<string> {
+  const revision = options.revision ?? 'main';
+  checkRepoName(options.repo, revision);
+  const files = (await listRepoFiles(options.repo, revision, options)).filter((file) => isNeededFile(file.path));
+  for (const required of ['model_index.json', 'unet/model.onnx', 'text_encoder/model.onnx', 'vae_decoder/model.onnx']) {
+    if (!files.some((file) => file.path === required)) {
+      throw new EaselError('MODEL_INVALID', `${options.repo} is not a diffusers ONNX model: it has no ${required}. Choose a repository with an ONNX export (e.g. one converted with Optimum).`);
+    }
+  }
+  const finalFolder = join(options.destinationRoot, modelFolderName(options.repo, revision));
+  if (await stat(join(finalFolder, 'model_index.json')).catch(() => undefined)) return finalFolder;
+
+  const staging = join(options.destinationRoot, DOWNLOADS_FOLDER, modelFolderName(options.repo, revision));
+  await mkdir(staging, { recursive: true });
+  const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
+  let haveBytes = 0;
+  for (const file of files) {
+    const target = join(staging, file.path);
+    haveBytes += (await sizeOf(target)) === file.size ? file.size : Math.min(file.size, (await sizeOf(target + PARTIAL)) ?? 0);
+  }
+  const free = await (options.freeSpace ?? defaultFreeSpace)(staging);
+  if (free < totalBytes - haveBytes + FREE_SPACE_MARGIN) {
+    const gib = (bytes: number) => (bytes / 1024 ** 3).toFixed(2);
+    throw new EaselError('OUTPUT_FAILED', `Not enough disk space for ${options.repo}: ${gib(totalBytes - haveBytes)} GiB more is needed in ${options.destinationRoot}, ${gib(free)} GiB is free.`);
+  }
+  if (options.confirmLicense) {
+    const license = await repoLicense(options.repo, revision, options).catch(() => undefined);
+    if (!(await options.confirmLicense(license, files, totalBytes))) throw new EaselError('CANCELLED', 'The download was cancelled before it started.');
+  }
+
+  const started = performance.now();
+  let fetchedThisRun = 0;
+  const report = (file: string) => {
+    const seconds = (performance.now() - started) / 1000;
+    const rate = seconds > 0 ? fetchedThisRun / seconds : 0;
+    const progress = { file, bytesDone: haveBytes, bytesTotal: totalBytes, bytesPerSecond: rate, etaSeconds: rate > 0 ? (totalBytes - haveBytes) / rate : 0 };
+    // Reported outside the stream's write path, so a listener that cancels cannot break the stream.
+    if (options.onProgress) queueMicrotask(() => options.onProgress!(progress));
+  };
+  for (const file of files) {
+    const target = join(staging, file.path);
+    if ((await sizeOf(target)) === file.size) continue;
+    await mkdir(dirname(target), { recursive: true });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fetchFile(options, revision, file, target, (bytes) => {
+          haveBytes += bytes;
+          fetchedThisRun += bytes;
+          report(file.path);
+        });
+        break;
+      } catch (error) {
+        if (isEaselError(error) || options.signal?.aborted || attempt >= MAX_ATTEMPTS) {
+          if (options.signal?.aborted) throw new EaselError('CANCELLED', 'The download was cancelled; run it again to resume where it stopped.');
+          throw isEaselError(error) ? error : new EaselError('MODEL_NOT_FOUND', `Downloading ${file.path} failed: ${(error as Error).message}. Run the download again to resume.`, { cause: error });
+        }
+        // A dropped connection: what reached the .partial file stays counted and is resumed.
+        await new Promise((wait) => setTimeout(wait, 200 * attempt));
+      }
+    }
+  }
+  await inspectModelFolder(staging);
+  await writeFile(join(staging, '.easel-download.json'), JSON.stringify({ repo: options.repo, revision, files: files.length, bytes: totalBytes, finishedAt: new Date().toISOString() }, null, 2));
+  await rename(staging, finalFolder);
+  return finalFolder;
+}
+
+async function fetchFile(options: DownloadOptions, revision: string, file: HubFile, target: string, onBytes: (bytes: number) => void): Promise<void> {
+  const partial = target + PARTIAL;
+  let offset = (await sizeOf(partial)) ?? 0;
+  if (offset > file.size) {
+    await rm(partial, { force: true });
+    onBytes(-offset);
+    offset = 0;
+  }
+  let hash = newHash(file);
+  if (hash && offset > 0) {
+    for await (const chunk of createReadStream(partial, { end: offset - 1 })) hash.update(chunk as Buffer);
+  }
+  if (offset < file.size) {
+    const handle = await open(partial, offset > 0 ? 'a' : 'w');
+    try {
+      const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
+      if (offset > 0) headers.range = `bytes=${offset}-`;
+      const response = await httpGet(resolveUrl(options.repo, revision, file.path, options.endpoint), { headers, signal: options.signal });
+      const status = response.statusCode ?? 0;
+      if (status === 416) {
+        response.resume();
+        await rm(partial, { force: true });
+        onBytes(-offset);
+        throw new Error('the server refused to resume; starting the file again');
+      }
+      if (status !== 200 && status !== 206) {
+        response.resume();
+        throw hubStatusError(status, options.repo, revision);
+      }
+      if (status === 200 && offset > 0) {
+        // The server ignored Range: the whole file comes again.
+        await handle.truncate(0);
+        onBytes(-offset);
+        offset = 0;
+        hash = newHash(file);
+      }
+      await writeBody(response, handle, offset, (chunk) => {
+        hash?.update(chunk);
+        onBytes(chunk.length);
+      }, options.signal);
+    } finally {
+      await handle.close();
+    }
+  }
+  const written = (await sizeOf(partial)) ?? 0;
+  if (written !== file.size) throw new Error(`the connection ended after ${written} of ${file.size} bytes`);
+  const digest = hash?.digest('hex');
+  const expected = file.sha256 ?? file.gitOid;
+  if (digest && expected && digest !== expected) {
+    await rm(partial, { force: true });
+    onBytes(-file.size);
+    throw new EaselError('MODEL_INVALID', `${file.path} failed its checksum (expected ${expected.slice(0, 12)}…, got ${digest.slice(0, 12)}…); the corrupt file was removed. Run the download again.`);
+  }
+  await rename(partial, target);
+}
+
+function newHash(file: HubFile): Hash | undefined {
+  return file.sha256 ? createHash('sha256') : file.gitOid ? gitBlobHash(file.size) : undefined;
+}
+
+/**
+ * Writes a response body in order as its chunks arrive (pausing the socket while the disk catches
+ * up). Chunks are taken as they come off the socket, so when the connection drops every byte it
+ * delivered is on disk and the next attempt resumes exactly there.
+ */
+function writeBody(response: IncomingMessage, handle: FileHandle, offset: number, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let writes: Promise<void> = Promise.resolve();
+    let position = offset;
+    let pending = 0;
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      writes.then(() => (error ? reject(error) : resolve()), reject);
+    };
+    const onAbort = () => {
+      response.destroy();
+      settle(new EaselError('CANCELLED', 'The download was cancelled; run it again to resume where it stopped.'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    response.on('data', (chunk: Buffer) => {
+      pending++;
+      if (pending > 16) response.pause();
+      writes = writes.then(async () => {
+        await handle.write(chunk, 0, chunk.length, position);
+        position += chunk.length;
+        onChunk(chunk);
+        if (--pending <= 4) response.resume();
+      });
+    });
+    response.on("end", () => settle());
+    response.on('aborted', () => settle(new Error('the connection was dropped')));
+    response.on('error', (error) => settle(error));
+    response.on('close', () => settle(response.complete ? undefined : new Error('the connection was dropped')));
+  });
+}
