@@ -5,11 +5,13 @@
 import { engineBench, type Figures } from './engineBench.ts';
 import { pngBench } from './pngBench.ts';
 import { serviceBench } from './serviceBench.ts';
+import { downloadBench } from './downloadBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
   png: pngBench,
   service: serviceBench,
+  download: downloadBench,
 };
 
 async function main(): Promise<void> {

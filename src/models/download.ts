@@ -159,10 +159,7 @@ async function fetchFile(options: DownloadOptions, revision: string, file: HubFi
         offset = 0;
         hash = newHash(file);
       }
-      await writeBody(response, handle, offset, (chunk) => {
-        hash?.update(chunk);
-        onBytes(chunk.length);
-      }, options.signal);
+      await writeBody(response, handle, offset, (chunk) => hash?.update(chunk), onBytes, options.signal);
     } finally {
       await handle.close();
     }
@@ -188,36 +185,63 @@ function newHash(file: HubFile): Hash | undefined {
  * up). Chunks are taken as they come off the socket, so when the connection drops every byte it
  * delivered is on disk and the next attempt resumes exactly there.
  */
-function writeBody(response: IncomingMessage, handle: FileHandle, offset: number, onChunk: (chunk: Buffer) => void, signal?: AbortSignal): Promise<void> {
+function writeBody(
+  response: IncomingMessage, handle: FileHandle, offset: number, onData: (chunk: Buffer) => void, onWritten: (bytes: number) => void, signal?: AbortSignal,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    let writes: Promise<void> = Promise.resolve();
     let position = offset;
-    let pending = 0;
+    let queued: Buffer[] = [];
+    let queuedBytes = 0;
+    let writing: Promise<void> | undefined;
+    let ended: Error | null | undefined;
     let settled = false;
-    const settle = (error?: Error) => {
-      if (settled) return;
+    const finish = () => {
+      if (settled || writing || queued.length > 0 || ended === undefined) return;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
-      writes.then(() => (error ? reject(error) : resolve()), reject);
+      if (ended) reject(ended);
+      else resolve();
+    };
+    // Whatever has queued up is written in one writev while the socket keeps reading.
+    const flush = () => {
+      if (writing || queued.length === 0) return void finish();
+      const batch = queued;
+      const bytes = queuedBytes;
+      queued = [];
+      queuedBytes = 0;
+      writing = handle.writev(batch, position).then(() => {
+        position += bytes;
+        onWritten(bytes);
+        writing = undefined;
+        if (response.isPaused() && !response.destroyed) response.resume();
+        flush();
+      }, (error: Error) => {
+        writing = undefined;
+        queued = [];
+        ended = error;
+        response.destroy();
+        finish();
+      });
+    };
+    const end = (error: Error | null) => {
+      if (ended === undefined) ended = error;
+      flush();
     };
     const onAbort = () => {
       response.destroy();
-      settle(new EaselError('CANCELLED', 'The download was cancelled; run it again to resume where it stopped.'));
+      end(new EaselError('CANCELLED', 'The download was cancelled; run it again to resume where it stopped.'));
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     response.on('data', (chunk: Buffer) => {
-      pending++;
-      if (pending > 16) response.pause();
-      writes = writes.then(async () => {
-        await handle.write(chunk, 0, chunk.length, position);
-        position += chunk.length;
-        onChunk(chunk);
-        if (--pending <= 4) response.resume();
-      });
+      // Hashing here overlaps with the write already in flight on the thread pool.
+      onData(chunk);
+      queued.push(chunk);
+      queuedBytes += chunk.length;
+      if (queuedBytes > 8 * 1024 * 1024) response.pause();
+      flush();
     });
-    response.on("end", () => settle());
-    response.on('aborted', () => settle(new Error('the connection was dropped')));
-    response.on('error', (error) => settle(error));
-    response.on('close', () => settle(response.complete ? undefined : new Error('the connection was dropped')));
+    response.on('end', () => end(null));
+    response.on('error', (error) => end(error));
+    response.on('close', () => end(response.complete ? null : new Error('the connection was dropped')));
   });
 }
