@@ -11,7 +11,8 @@ export function isExecutionProviderChoice(value: unknown): value is ExecutionPro
 
 /** Providers this platform's onnxruntime-node build may offer, fastest first; `cpu` always last. */
 export function candidateProviders(platform: NodeJS.Platform = process.platform): ExecutionProvider[] {
-  const offered = new Set(ort.listSupportedBackends().map((backend) => backend.name));
+  // Only what this onnxruntime-node build ships; others (cuda, tensorrt) need a separate install.
+  const offered = new Set(ort.listSupportedBackends().filter((backend) => backend.bundled).map((backend) => backend.name));
   const preference: ExecutionProvider[] = platform === 'win32'
     ? ['dml', 'webgpu', 'cuda']
     : platform === 'darwin' ? ['coreml', 'webgpu'] : ['cuda', 'webgpu'];
@@ -74,4 +75,31 @@ export function describeLoadFailure(modelPath: string, message: string, cause?: 
     return new EaselError('OUT_OF_MEMORY', `Not enough memory to load ${modelPath}. Close other programs or choose a smaller (fp16) model.`, { cause });
   }
   return new EaselError('MODEL_INVALID', `${modelPath} is not a valid ONNX model (${firstLine(message)}). The file may be truncated or corrupt; download or export it again.`, { cause });
+}
+
+/** A one-node ONNX model (y = Identity(x)) used to ask each provider whether it loads and runs. */
+const PROBE_MODEL = Buffer.from('CAgSDmVhc2VsLWZpeHR1cmVzOkcKHAoBeBIBeRoKSWRlbnRpdHlfeSIISWRlbnRpdHkSBXByb2JlWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==', 'base64');
+
+export interface ProviderProbe {
+  provider: ExecutionProvider;
+  works: boolean;
+  detail: string;
+  ms: number;
+}
+
+/** Tries every provider this build offers on a tiny model; the first that works is what `auto` uses. */
+export async function probeProviders(): Promise<ProviderProbe[]> {
+  const results: ProviderProbe[] = [];
+  for (const provider of candidateProviders()) {
+    const started = performance.now();
+    try {
+      const session = await ort.InferenceSession.create(new Uint8Array(PROBE_MODEL), { executionProviders: [provider] });
+      await session.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
+      await session.release();
+      results.push({ provider, works: true, detail: 'loads and runs', ms: performance.now() - started });
+    } catch (error) {
+      results.push({ provider, works: false, detail: firstLine((error as Error).message ?? String(error)), ms: performance.now() - started });
+    }
+  }
+  return results;
 }

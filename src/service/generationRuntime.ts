@@ -30,6 +30,7 @@ export class GenerationRuntime {
   private idleTimer?: NodeJS.Timeout;
   private readonly controllers = new Map<string, AbortController>();
   private chain: Promise<void> = Promise.resolve();
+  private pendingNotice?: string;
 
   constructor(private readonly post: Post, private readonly options: RuntimeOptions = {}) {}
 
@@ -95,12 +96,15 @@ export class GenerationRuntime {
     const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }));
     this.loaded = { key, model };
     const notices = model.providerAttempts.filter((attempt) => attempt.error).map((attempt) => `${attempt.provider} unavailable: ${attempt.error!.split('\n')[0]}`);
+    if (this.pendingNotice) notices.unshift(this.pendingNotice);
+    this.pendingNotice = undefined;
     this.post({ type: 'loaded', jobId, provider: model.provider, ms: performance.now() - started, notices });
     return model;
   }
 
-  private async run(jobId: string, request: GenerationRequest, signal: AbortSignal): Promise<void> {
+  private async run(jobId: string, request: GenerationRequest, signal: AbortSignal, fallbackNotice?: string): Promise<void> {
     clearTimeout(this.idleTimer);
+    this.pendingNotice = fallbackNotice;
     const started = performance.now();
     let peakRss = process.memoryUsage.rss();
     let images = 0;
@@ -150,6 +154,12 @@ export class GenerationRuntime {
     } catch (error) {
       if (isEaselError(error, 'CANCELLED')) {
         this.post({ type: 'cancelled', jobId });
+      } else if (isEaselError(error, 'INFERENCE_FAILED') && this.loaded && this.loaded.model.provider !== 'cpu' && !fallbackNotice) {
+        // A GPU provider that fails mid-generation: this job runs again on the CPU, and says so.
+        const failed = this.loaded.model.provider;
+        await this.release();
+        const notice = `${failed} failed during generation (${error.message}); this image is made on the cpu instead`;
+        return await this.run(jobId, { ...request, provider: 'cpu' }, signal, notice);
       } else {
         const code = isEaselError(error) ? error.code : 'INFERENCE_FAILED';
         const message = (error as Error)?.message ?? String(error);

@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { candidateProviders, createSessionWithProvider, probeProviders } from '../../src/engine/providers.ts';
+import { fixtureModels } from '../helpers/fixtures.ts';
+import { isEaselError } from '../../src/engine/errors.ts';
+
+test('the probe reports every candidate, and cpu always works', async () => {
+  const probes = await probeProviders();
+  assert.deepEqual(probes.map((probe) => probe.provider), candidateProviders());
+  const cpu = probes.find((probe) => probe.provider === 'cpu')!;
+  assert.equal(cpu.works, true);
+  for (const probe of probes) assert.ok(probe.works || probe.detail.length > 0, `${probe.provider} says why it failed`);
+});
+
+test('auto falls back to cpu and says why the others were passed over', async () => {
+  const { demo } = await fixtureModels();
+  const { session, provider, attempts } = await createSessionWithProvider(`${demo}/unet/model.onnx`, 'auto');
+  const working = (await probeProviders()).find((probe) => probe.works)!;
+  assert.equal(provider, working.provider);
+  assert.equal(attempts.at(-1)!.provider, provider);
+  for (const attempt of attempts.slice(0, -1)) assert.ok(attempt.error, `${attempt.provider} failure is explained`);
+  await session.release();
+});
+
+test('an explicit provider that this build lacks is refused with the setting named', async () => {
+  const { demo } = await fixtureModels();
+  await assert.rejects(createSessionWithProvider(`${demo}/unet/model.onnx`, 'coreml'), (error) => isEaselError(error) && /coreml|easel\.executionProvider/i.test(error.message));
+});
