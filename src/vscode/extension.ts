@@ -1,5 +1,4 @@
 import { basename, join } from 'node:path';
-import { readdir, stat } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
@@ -13,6 +12,11 @@ import { readConfiguration } from './configuration.ts';
 import { GenerationController, relativeToDocument } from './generationController.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
 import { settingsFromMetadata } from './regenerate.ts';
+import { listModels } from '../models/library.ts';
+import { downloadModel } from '../models/download.ts';
+import { CURATED_MODELS } from '../models/curated.ts';
+import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
+import { probeProviders, type ProviderProbe } from '../engine/providers.ts';
 
 let service: GenerationService | undefined;
 
@@ -118,12 +122,13 @@ export function activate(context: vscode.ExtensionContext): void {
       log.info(`Regenerate from ${uri.fsPath}: ${metadata.source} metadata. ${notes.join(' ')}`);
     }),
     vscode.commands.registerCommand('easel.selectModel', async () => {
-      const picked = await pickModel();
+      const picked = await pickModel(modelsDir(context), await providerSummary(context));
       if (!picked) return;
       await vscode.workspace.getConfiguration('easel').update('model', picked, vscode.ConfigurationTarget.Global);
       log.info(`Model set to ${picked}.`);
       GeneratorPanel.current?.refreshModel();
     }),
+    vscode.commands.registerCommand('easel.downloadModel', () => downloadFromHub(context, log)),
     vscode.commands.registerCommand('easel.openOutputFolder', async () => {
       const folder = controller.workspaceFolder(vscode.window.activeTextEditor?.document.uri);
       if (!folder) return void vscode.window.showErrorMessage('Easel: open a folder first.');
@@ -177,26 +182,39 @@ async function generateFromSelection(controller: GenerationController, host: Pan
   if (!(await vscode.workspace.applyEdit(edit))) void vscode.window.showWarningMessage(`Easel saved ${image.item.relativePath} but could not insert the link.`);
 }
 
-async function pickModel(): Promise<string | undefined> {
+function modelsDir(context: vscode.ExtensionContext): string {
+  return join(context.globalStorageUri.fsPath, 'models');
+}
+
+let probed: Promise<ProviderProbe[]> | undefined;
+
+/** Which execution providers load here, probed once per session and remembered. */
+async function providerSummary(context: vscode.ExtensionContext): Promise<string> {
+  probed ??= probeProviders().then(async (probes) => {
+    await context.globalState.update('easel.providerProbe', probes);
+    return probes;
+  });
+  const probes = await probed;
+  return probes.map((probe) => `${probe.provider} ${probe.works ? '✓' : '✗'}`).join(' · ');
+}
+
+async function pickModel(storage: string, providers: string): Promise<string | undefined> {
   const config = readConfiguration();
-  const items: Array<vscode.QuickPickItem & { path?: string }> = [];
-  for (const directory of config.modelDirectories) {
-    const entries = await readdir(directory).catch(() => [] as string[]);
-    for (const candidate of [directory, ...entries.map((entry) => join(directory, entry))]) {
-      if (!(await stat(join(candidate, 'model_index.json')).catch(() => undefined))) continue;
-      try {
-        const folder = await inspectModelFolder(candidate);
-        items.push({ label: folder.name, description: `${folder.nativeSize}px · ${folder.scheduler.prediction_type}`, detail: candidate, path: candidate });
-      } catch (error) {
-        items.push({ label: `$(warning) ${basename(candidate)}`, description: 'invalid', detail: (error as Error).message });
-      }
-    }
+  const items: Array<vscode.QuickPickItem & { path?: string; action?: 'browse' | 'download' }> = [];
+  for (const entry of await listModels([storage, ...config.modelDirectories])) {
+    items.push(entry.valid
+      ? { label: entry.name, description: `${entry.family} · ${entry.nativeSize}px · ${entry.prediction} · ${entry.weightType} · ${(entry.sizeBytes / 1024 ** 3).toFixed(2)} GB${entry.hasSafetyChecker ? ' · safety checker' : ''}`, detail: entry.path, path: entry.path }
+      : { label: `$(warning) ${entry.name}`, description: 'cannot be used', detail: entry.reason });
   }
-  items.push({ label: '$(folder-opened) Browse for a model folder…' });
-  const choice = await vscode.window.showQuickPick(items, { title: 'Easel: Select Model', placeHolder: config.model ? `Current: ${config.model}` : 'Choose a diffusers ONNX model folder' });
+  items.push({ label: '$(cloud-download) Download a model…', action: 'download' }, { label: '$(folder-opened) Browse for a model folder…', action: 'browse' });
+  const choice = await vscode.window.showQuickPick(items, { title: `Easel: Select Model — providers: ${providers}`, placeHolder: config.model ? `Current: ${config.model}` : 'Choose a diffusers ONNX model folder', matchOnDetail: true });
   if (!choice) return undefined;
   if (choice.path) return choice.path;
-  if (choice.description === 'invalid') {
+  if (choice.action === 'download') {
+    void vscode.commands.executeCommand('easel.downloadModel');
+    return undefined;
+  }
+  if (!choice.action) {
     void vscode.window.showErrorMessage(`Easel: ${choice.detail}`);
     return undefined;
   }
@@ -208,5 +226,55 @@ async function pickModel(): Promise<string | undefined> {
   } catch (error) {
     void vscode.window.showErrorMessage(`Easel: ${(error as Error).message}`);
     return undefined;
+  }
+}
+
+/** "Easel: Download Model…": a curated list or any owner/repo, licence first, then a cancellable, resumable download. */
+async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<void> {
+  const items: Array<vscode.QuickPickItem & { repo?: string; revision?: string }> = CURATED_MODELS.map((model) => ({
+    label: model.title, description: `${model.approximateSize} · ${model.license}`, detail: `${model.repo}${model.revision === 'main' ? '' : `@${model.revision}`} — ${model.purpose}`, repo: model.repo, revision: model.revision,
+  }));
+  items.push({ label: '$(edit) Another repository (owner/name[@revision])…' });
+  const choice = await vscode.window.showQuickPick(items, { title: 'Easel: Download Model', matchOnDetail: true });
+  if (!choice) return;
+  let repo = choice.repo;
+  let revision = choice.revision ?? 'main';
+  if (!repo) {
+    const typed = await vscode.window.showInputBox({ title: 'Hugging Face repository', prompt: 'owner/name, optionally @revision (a diffusers ONNX export)', validateInput: (value) => (/^[\w.-]+\/[\w.-]+(@[\w./-]+)?$/.test(value.trim()) ? undefined : 'Use owner/name or owner/name@revision') });
+    if (!typed) return;
+    [repo, revision = 'main'] = typed.trim().split('@');
+  }
+  const token = vscode.workspace.getConfiguration('easel').get<string>('huggingFaceToken') || process.env.HF_TOKEN || undefined;
+  const endpoint = vscode.workspace.getConfiguration('easel').get<string>('huggingFaceEndpoint') || DEFAULT_HUB_ENDPOINT;
+  try {
+    const folder = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Easel: downloading ${repo}`, cancellable: true }, async (progress, token2) => {
+      const controller = new AbortController();
+      token2.onCancellationRequested(() => controller.abort());
+      let last = 0;
+      return downloadModel({
+        repo: repo!, revision, destinationRoot: modelsDir(context), endpoint, token, signal: controller.signal,
+        confirmLicense: async (license, files, total) => {
+          const answer = await vscode.window.showInformationMessage(
+            `${repo} is ${(total / 1024 ** 3).toFixed(2)} GB in ${files.length} files. Licence: ${license ?? 'not stated in the model card — check the model page'}. Do you accept its licence and download it?`,
+            { modal: true }, 'Accept and Download');
+          return answer === 'Accept and Download';
+        },
+        onProgress: (p) => {
+          const percent = (p.bytesDone / p.bytesTotal) * 100;
+          progress.report({ increment: percent - last, message: `${(p.bytesDone / 1024 ** 2).toFixed(0)} / ${(p.bytesTotal / 1024 ** 2).toFixed(0)} MB · ${(p.bytesPerSecond / 1024 ** 2).toFixed(1)} MB/s · ETA ${Math.ceil(p.etaSeconds)} s` });
+          last = percent;
+        },
+      });
+    });
+    log.info(`Downloaded ${repo} to ${folder}.`);
+    const use = await vscode.window.showInformationMessage(`Easel: ${repo} is ready.`, 'Use This Model');
+    if (use) {
+      await vscode.workspace.getConfiguration('easel').update('model', folder, vscode.ConfigurationTarget.Global);
+      GeneratorPanel.current?.refreshModel();
+    }
+  } catch (error) {
+    const message = (error as Error).message;
+    log.error(`Download of ${repo} failed: ${message}`);
+    void vscode.window.showErrorMessage(`Easel: ${message}`);
   }
 }
