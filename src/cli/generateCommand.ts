@@ -5,14 +5,14 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
-import { modelHash } from '../engine/modelHash.ts';
-import { loadModel } from '../engine/modelSessions.ts';
-import { generate, validateParams } from '../engine/pipeline.ts';
+import { validateParams } from '../engine/pipeline.ts';
 import { isExecutionProviderChoice } from '../engine/providers.ts';
 import { parseSamplerName, parseScheduleType } from '../engine/samplers/index.ts';
 import { writeNewFile } from '../png/safeWrite.ts';
-import { encodePng } from '../png/writeMetadata.ts';
-import { EASEL_VERSION } from '../version.ts';
+import { GenerationService } from '../service/generationService.ts';
+import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyChecker.ts';
+import { checkPrompt, PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
+import { createInterface } from 'node:readline/promises';
 import { ProgressBar } from './progressBar.ts';
 
 export const GENERATE_HELP = `Usage: easel generate --model DIR --prompt TEXT --out FILE.png [options]
@@ -34,6 +34,9 @@ Options:
   --provider NAME        auto | cpu | webgpu | dml | coreml | cuda (default cpu)
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)
   --no-provenance        leave out the IPTC "trained algorithmic media" XMP (on by default)
+  --prompt-filter MODE   off | warn | block (default warn); sexual content involving minors is refused in every mode
+  --safety-checker MODE  blur | block | off (default blur): what to do when the model's safety checker flags an image
+  -y, --yes              go ahead when the prompt filter warns
   --json                 print one JSON line per image on stdout
   -h, --help             show this help
 `;
@@ -71,6 +74,9 @@ export async function runGenerate(argv: string[]): Promise<number> {
       provider: { type: 'string' },
       out: { type: 'string' },
       'no-provenance': { type: 'boolean' },
+      'prompt-filter': { type: 'string' },
+      'safety-checker': { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -107,49 +113,61 @@ export async function runGenerate(argv: string[]): Promise<number> {
   await access(dirname(out), constants.W_OK).catch((error: Error) => {
     throw new EaselError('OUTPUT_FAILED', `Cannot write into ${dirname(out)}: ${error.message}. Choose a folder you can write to.`);
   });
-  const folder = await inspectModelFolder(resolve(values.model));
+  const filterMode = (values['prompt-filter'] ?? 'warn') as PromptFilterMode;
+  if (!PROMPT_FILTER_MODES.includes(filterMode)) throw new EaselError('INVALID_REQUEST', `--prompt-filter must be off, warn or block, got "${filterMode}".`);
+  const checkerMode = (values['safety-checker'] ?? 'blur') as SafetyCheckerMode;
+  if (!SAFETY_CHECKER_MODES.includes(checkerMode)) throw new EaselError('INVALID_REQUEST', `--safety-checker must be blur, block or off, got "${checkerMode}".`);
+  const verdict = checkPrompt(`${request.prompt}\n${request.negativePrompt ?? ''}`, { mode: filterMode });
+  if (verdict.verdict === 'block') throw new EaselError('INVALID_REQUEST', verdict.reason);
+  if (verdict.verdict === 'warn') {
+    process.stderr.write(`Warning: ${verdict.reason}\n`);
+    if (!values.yes && !(await confirm('Generate anyway? [y/N] '))) throw new EaselError('CANCELLED', 'Not generated (the prompt filter warned; pass --yes to go ahead).');
+  }
+  const modelDir = resolve(values.model);
+  await inspectModelFolder(modelDir);
+  const service = new GenerationService({ workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json') });
   const bar = new ProgressBar();
-  process.stderr.write(`Loading ${folder.name} (${provider})…\n`);
-  const model = await loadModel(folder, provider);
+  const batchCount = request.batchCount ?? 1;
+  const job = service.generate({
+    modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
+    seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
+    batchCount, provenance: !values['no-provenance'], safetyChecker: checkerMode,
+  });
+  process.once('SIGINT', () => job.cancel());
+  process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);
+  job.on('loaded', ({ notices }) => notices.forEach((notice) => process.stderr.write(`${notice}\n`)));
+  job.on('step', (step) => bar.update(`Image ${step.imageIndex + 1}/${batchCount}`, step.step, step.total, step.elapsedMs));
+  job.on('withheld', ({ seed, reason }) => {
+    bar.finish();
+    process.stderr.write(`Seed ${seed}: ${reason}\n`);
+  });
+  const writes: Array<Promise<void>> = [];
+  job.on('image', (image) => {
+    bar.finish();
+    const target = batchCount === 1 ? out : join(dirname(out), `${basename(out, extname(out))}-${image.seed}${extname(out)}`);
+    writes.push(writeNewFile(target, image.png).then((path) => {
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ path, seed: image.seed, width: image.width, height: image.height, ms: Math.round(image.timing.totalMs), safety: image.safety })}\n`);
+      } else {
+        const note = image.safety.action === 'blurred' ? ' — blurred: the safety checker flagged it' : '';
+        process.stderr.write(`Wrote ${path} (seed ${image.seed}, ${(image.timing.totalMs / 1000).toFixed(1)} s)${note}\n`);
+      }
+    }));
+  });
   try {
-    for (const attempt of model.providerAttempts) if (attempt.error) process.stderr.write(`Provider ${attempt.provider} unavailable: ${attempt.error.split('\n')[0]}\n`);
-    const params = validateParams(request, model);
-    const hash = await modelHash(folder.components.unet!, join(homedir(), '.cache', 'easel', 'model-hashes.json')).catch(() => undefined);
-    const written: string[] = [];
-    await generate(model, params, {
-      onStep: (progress) => bar.update(`Image ${progress.imageIndex + 1}/${params.batchCount}`, progress.step, progress.total, progress.elapsedMs),
-      onImage: async (image) => {
-        bar.finish();
-        const png = await encodePng(image.rgb, image.width, image.height, {
-          prompt: params.prompt,
-          negativePrompt: params.negativePrompt,
-          steps: params.steps,
-          sampler: params.sampler,
-          schedule: params.schedule,
-          cfgScale: params.cfgScale,
-          seed: image.seed.toString(),
-          width: image.width,
-          height: image.height,
-          rng: params.rng,
-          batchIndex: image.index,
-          modelName: folder.name,
-          modelHash: hash,
-          provider: model.provider,
-          appVersion: EASEL_VERSION,
-          durationMs: Math.round(image.timing.totalMs),
-        }, { provenance: !values['no-provenance'] });
-        const target = params.batchCount === 1 ? out : join(dirname(out), `${basename(out, extname(out))}-${image.seed}${extname(out)}`);
-        const path = await writeNewFile(target, png);
-        written.push(path);
-        if (values.json) {
-          process.stdout.write(`${JSON.stringify({ path, seed: image.seed.toString(), width: image.width, height: image.height, ms: Math.round(image.timing.totalMs) })}\n`);
-        } else {
-          process.stderr.write(`Wrote ${path} (seed ${image.seed}, ${(image.timing.totalMs / 1000).toFixed(1)} s)\n`);
-        }
-      },
-    });
+    await job.result;
+    await Promise.all(writes);
     return 0;
   } finally {
-    await model.release();
+    await Promise.allSettled(writes);
+    await service.dispose();
   }
+}
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await prompt.question(question);
+  prompt.close();
+  return /^y(es)?$/i.test(answer.trim());
 }

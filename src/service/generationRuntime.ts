@@ -4,8 +4,10 @@ import { modelHash } from '../engine/modelHash.ts';
 import { loadModel, type LoadedModel } from '../engine/modelSessions.ts';
 import { generate, validateParams } from '../engine/pipeline.ts';
 import { encodePng } from '../png/writeMetadata.ts';
+import type { EaselRecord } from '../png/imageParameters.ts';
+import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
 import { EASEL_VERSION } from '../version.ts';
-import { parseHostMessage, type GenerationRequest, type HostMessage, type WorkerMessage } from './protocol.ts';
+import { parseHostMessage, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
@@ -25,7 +27,7 @@ const DEFAULT_IDLE_RELEASE_MS = 5 * 60 * 1000;
  * provider, released when idle or when either changes), runs one job at a time, encodes the PNGs.
  */
 export class GenerationRuntime {
-  private loaded?: { key: string; model: LoadedModel };
+  private loaded?: { key: string; model: LoadedModel; checker?: SafetyChecker };
   private idleReleaseMs = DEFAULT_IDLE_RELEASE_MS;
   private idleTimer?: NodeJS.Timeout;
   private readonly controllers = new Map<string, AbortController>();
@@ -77,6 +79,7 @@ export class GenerationRuntime {
     clearTimeout(this.idleTimer);
     const loaded = this.loaded;
     this.loaded = undefined;
+    await loaded?.checker?.release();
     await loaded?.model.release();
   }
 
@@ -87,19 +90,29 @@ export class GenerationRuntime {
     this.idleTimer.unref?.();
   }
 
-  private async modelFor(jobId: string, request: GenerationRequest): Promise<LoadedModel> {
+  private async modelFor(jobId: string, request: GenerationRequest): Promise<{ model: LoadedModel; checker?: SafetyChecker }> {
     const key = `${request.provider}\u0000${request.modelDir}`;
-    if (this.loaded?.key === key) return this.loaded.model;
+    if (this.loaded?.key === key) return this.loaded;
     await this.release();
     const started = performance.now();
     const folder = await inspectModelFolder(request.modelDir);
     const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }));
-    this.loaded = { key, model };
+    let checker: SafetyChecker | undefined;
+    if (folder.components.safety_checker) {
+      this.post({ type: 'loading', jobId, component: 'safety_checker' });
+      try {
+        checker = await loadSafetyChecker(folder, model.provider);
+      } catch (error) {
+        await model.release();
+        throw error;
+      }
+    }
+    this.loaded = { key, model, checker };
     const notices = model.providerAttempts.filter((attempt) => attempt.error).map((attempt) => `${attempt.provider} unavailable: ${attempt.error!.split('\n')[0]}`);
     if (this.pendingNotice) notices.unshift(this.pendingNotice);
     this.pendingNotice = undefined;
     this.post({ type: 'loaded', jobId, provider: model.provider, ms: performance.now() - started, notices });
-    return model;
+    return this.loaded;
   }
 
   private async run(jobId: string, request: GenerationRequest, signal: AbortSignal, fallbackNotice?: string): Promise<void> {
@@ -110,7 +123,8 @@ export class GenerationRuntime {
     let images = 0;
     try {
       if (signal.aborted) throw new EaselError('CANCELLED', 'Generation was cancelled.');
-      const model = await this.modelFor(jobId, request);
+      const { model, checker } = await this.modelFor(jobId, request);
+      const safetyMode = request.safetyChecker ?? 'blur';
       const params = validateParams({ ...request }, model);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
       const minInterval = this.options.previewMinIntervalMs ?? 250;
@@ -135,17 +149,32 @@ export class GenerationRuntime {
           this.post({ type: 'preview', jobId, step: progress.step, width: preview.width, height: preview.height, rgba }, [rgba]);
         },
         onImage: async (image) => {
-          const png = await encodePng(image.rgb, image.width, image.height, {
+          const record: EaselRecord = {
             prompt: params.prompt, negativePrompt: params.negativePrompt, steps: params.steps, sampler: params.sampler, schedule: params.schedule,
             cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, batchIndex: image.index,
             modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
-          }, { provenance: request.provenance !== false });
-          const buffer = png.buffer.byteLength === png.byteLength ? (png.buffer as ArrayBuffer) : (png.slice().buffer as ArrayBuffer);
+          };
+          const flagged = safetyMode !== 'off' && checker ? await checker.check(image.rgb, image.width, image.height) : false;
+          const safety: SafetyDecision = {
+            checker: checker ? safetyMode : 'unavailable', flagged, action: !flagged ? 'none' : safetyMode === 'block' ? 'withheld' : 'blurred',
+          };
+          if (safety.action === 'withheld') {
+            this.post({ type: 'withheld', jobId, index: image.index, seed: image.seed.toString(), reason: 'The safety checker flagged this image; nothing was written (easel.safety.checker is "block").' });
+            return;
+          }
+          const metadata = { provenance: request.provenance !== false, extraInfotext: flagged ? { 'Safety checker': 'flagged' } : undefined };
+          const shownRgb = safety.action === 'blurred' ? await blurImage(image.rgb, image.width, image.height) : image.rgb;
+          const png = await encodePng(shownRgb, image.width, image.height, { ...record, safety }, metadata);
+          const original = safety.action === 'blurred'
+            ? await encodePng(image.rgb, image.width, image.height, { ...record, safety: { ...safety, action: 'none' } }, metadata)
+            : undefined;
+          const buffer = ownBuffer(png);
+          const originalBuffer = original ? ownBuffer(original) : undefined;
           const { totalMs, unetMs, decodeMs, overheadPerStepMs, steps } = image.timing;
           this.post({
             type: 'image', jobId, index: image.index, seed: image.seed.toString(), width: image.width, height: image.height, png: buffer,
-            modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps },
-          }, [buffer]);
+            originalPng: originalBuffer, safety, modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps },
+          }, originalBuffer ? [buffer, originalBuffer] : [buffer]);
           images++;
         },
       });
@@ -171,4 +200,9 @@ export class GenerationRuntime {
       this.scheduleRelease();
     }
   }
+}
+
+/** A transferable buffer holding exactly these bytes. */
+function ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.byteLength ? (bytes.buffer as ArrayBuffer) : (bytes.slice().buffer as ArrayBuffer);
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EaselError } from '../engine/errors.ts';
-import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type WorkerMessage } from './protocol.ts';
+import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export interface GeneratedFile {
   index: number;
@@ -10,6 +10,9 @@ export interface GeneratedFile {
   height: number;
   /** The encoded PNG with its metadata chunks. */
   png: Uint8Array;
+  /** The unblurred image when the safety checker flagged it; written only if the user asks. */
+  originalPng?: Uint8Array;
+  safety: SafetyDecision;
   modelHash?: string;
   timing: ImageTiming;
 }
@@ -30,6 +33,7 @@ export interface JobEvents {
   step: [Payload<'step'>];
   preview: [{ step: number; width: number; height: number; rgba: Uint8Array }];
   image: [GeneratedFile];
+  withheld: [{ index: number; seed: string; reason: string }];
   done: [JobResult];
   cancelled: [];
   error: [EaselError];
@@ -245,12 +249,15 @@ export class GenerationService {
       case 'image': {
         const file: GeneratedFile = {
           index: message.index, seed: message.seed, width: message.width, height: message.height, png: new Uint8Array(message.png),
-          modelHash: message.modelHash, timing: message.timing,
+          originalPng: message.originalPng ? new Uint8Array(message.originalPng) : undefined, safety: message.safety, modelHash: message.modelHash, timing: message.timing,
         };
         job.images.push(file);
         job.emit('image', file);
         break;
       }
+      case 'withheld':
+        job.emit('withheld', { index: message.index, seed: message.seed, reason: message.reason });
+        break;
       case 'done':
         this.running = undefined;
         clearTimeout(this.cancelTimer);

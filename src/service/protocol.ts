@@ -6,6 +6,7 @@ import type { EaselErrorCode } from '../engine/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice } from '../engine/providers.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { ComponentName } from '../engine/modelFolder.ts';
+import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyChecker.ts';
 import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
 
 /** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
@@ -28,6 +29,15 @@ export interface GenerationRequest {
   previewEvery?: number;
   /** Embed the IPTC provenance XMP (default true). */
   provenance?: boolean;
+  /** What to do when the model's safety checker flags an image (default blur). */
+  safetyChecker?: SafetyCheckerMode;
+}
+
+export interface SafetyDecision {
+  /** The mode in force, or "unavailable" when the model has no checker. */
+  checker: SafetyCheckerMode | 'unavailable';
+  flagged: boolean;
+  action: 'none' | 'blurred' | 'withheld';
 }
 
 export interface ImageTiming {
@@ -51,7 +61,8 @@ export type WorkerMessage =
   | { type: 'loaded'; jobId: string; provider: ExecutionProvider; ms: number; notices: string[] }
   | { type: 'step'; jobId: string; imageIndex: number; step: number; total: number; timestep: number; elapsedMs: number; itPerSec: number; etaMs: number }
   | { type: 'preview'; jobId: string; step: number; width: number; height: number; rgba: ArrayBuffer }
-  | { type: 'image'; jobId: string; index: number; seed: string; width: number; height: number; png: ArrayBuffer; modelHash?: string; timing: ImageTiming }
+  | { type: 'image'; jobId: string; index: number; seed: string; width: number; height: number; png: ArrayBuffer; originalPng?: ArrayBuffer; safety: SafetyDecision; modelHash?: string; timing: ImageTiming }
+  | { type: 'withheld'; jobId: string; index: number; seed: string; reason: string }
   | { type: 'done'; jobId: string; totalMs: number; peakRssMb: number; images: number }
   | { type: 'cancelled'; jobId: string }
   | { type: 'error'; jobId?: string; code: EaselErrorCode; message: string };
@@ -84,7 +95,10 @@ const REQUEST_SHAPE: Shape = {
   batchCount: optional(integer(1, 64)),
   previewEvery: optional(integer(0, 500)),
   provenance: optional((value) => typeof value === 'boolean'),
+  safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),
 };
+
+const SAFETY_SHAPE: Shape = { checker: oneOf([...SAFETY_CHECKER_MODES, 'unavailable']), flagged: (value) => typeof value === 'boolean', action: oneOf(['none', 'blurred', 'withheld']) };
 
 const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
   generate: { type: oneOf(['generate']), jobId: id, request: shaped(REQUEST_SHAPE) },
@@ -104,8 +118,9 @@ const WORKER_SHAPES: Record<WorkerMessage['type'], Shape> = {
   preview: { type: oneOf(['preview']), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
   image: {
     type: oneOf(['image']), jobId: id, index: integer(), seed: seedText,
-    width: integer(8, 8192), height: integer(8, 8192), png: bytes, modelHash: optional(text(64)), timing: shaped(TIMING_SHAPE),
+    width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: shaped(SAFETY_SHAPE), modelHash: optional(text(64)), timing: shaped(TIMING_SHAPE),
   },
+  withheld: { type: oneOf(['withheld']), jobId: id, index: integer(), seed: seedText, reason: text(2000) },
   done: { type: oneOf(['done']), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },
   cancelled: { type: oneOf(['cancelled']), jobId: id },
   error: { type: oneOf(['error']), jobId: optional(id), code: oneOf(ERROR_CODES), message: text() },

@@ -12,7 +12,7 @@ export function createService(options: Partial<ServiceOptions> = {}): Generation
 /** Records every event of a job, in order, as [name, payload]. */
 export function record(job: GenerationJob): Array<[string, unknown]> {
   const events: Array<[string, unknown]> = [];
-  for (const name of ['queued', 'started', 'loading', 'loaded', 'step', 'preview', 'image', 'done', 'cancelled', 'error'] as const) {
+  for (const name of ['queued', 'started', 'loading', 'loaded', 'step', 'preview', 'image', 'withheld', 'done', 'cancelled', 'error'] as const) {
     job.on(name, (payload?: unknown) => events.push([name, payload]));
   }
   return events;
