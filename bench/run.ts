@@ -6,12 +6,14 @@ import { engineBench, type Figures } from './engineBench.ts';
 import { pngBench } from './pngBench.ts';
 import { serviceBench } from './serviceBench.ts';
 import { downloadBench } from './downloadBench.ts';
+import { safetyBench } from './safetyBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
   png: pngBench,
   service: serviceBench,
   download: downloadBench,
+  safety: safetyBench,
 };
 
 async function main(): Promise<void> {

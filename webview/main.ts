@@ -228,7 +228,9 @@ function galleryCard(item: GalleryItem): HTMLElement {
     element('div', { class: 'card-actions' }, [
       action('open', 'go-to-file', 'Open'), action('reveal', 'file-directory', 'Reveal in Explorer'), action('copyMarkdown', 'markdown', 'Copy Markdown link'),
       action('copyParameters', 'copy', 'Copy parameters'), action('reuseSeed', 'history', 'Reuse seed'), action('regenerate', 'refresh', 'Regenerate'),
+      ...(item.flagged ? [action('revealOriginal', 'eye', 'Reveal original (the safety checker flagged this image)')] : []),
     ]),
+    ...(item.flagged ? [element('div', { class: 'flag' }, [icon('shield'), ' Blurred by the safety checker'])] : []),
   ]);
 }
 

@@ -33,9 +33,11 @@ export interface GalleryItem {
   prompt: string;
   /** data:image/png;base64,… of the image. */
   dataUrl: string;
+  /** The safety checker flagged it and a blurred version was written. */
+  flagged: boolean;
 }
 
-export type ImageAction = 'open' | 'reveal' | 'copyMarkdown' | 'copyParameters' | 'reuseSeed' | 'regenerate';
+export type ImageAction = 'open' | 'reveal' | 'copyMarkdown' | 'copyParameters' | 'reuseSeed' | 'regenerate' | 'revealOriginal';
 
 export type WebviewMessage =
   | { type: 'ready' }
@@ -83,7 +85,7 @@ const SETTINGS_SHAPE: Shape = {
 
 export const isPanelSettings = shaped(SETTINGS_SHAPE);
 
-const IMAGE_ACTIONS: readonly ImageAction[] = ['open', 'reveal', 'copyMarkdown', 'copyParameters', 'reuseSeed', 'regenerate'];
+const IMAGE_ACTIONS: readonly ImageAction[] = ['open', 'reveal', 'copyMarkdown', 'copyParameters', 'reuseSeed', 'regenerate', 'revealOriginal'];
 const imageId = (value: unknown) => typeof value === 'string' && /^img-[0-9]{1,9}$/.test(value);
 
 const WEBVIEW_SHAPES: Record<WebviewMessage['type'], Shape> = {
@@ -97,7 +99,7 @@ const WEBVIEW_SHAPES: Record<WebviewMessage['type'], Shape> = {
 
 const GALLERY_SHAPE: Shape = {
   id: imageId, fileName: text(300), relativePath: text(4096), seed: seedText, width: integer(8, 8192), height: integer(8, 8192),
-  prompt: text(MAX_PROMPT_LENGTH), dataUrl: (value) => typeof value === 'string' && value.startsWith('data:image/png;base64,'),
+  prompt: text(MAX_PROMPT_LENGTH), dataUrl: (value) => typeof value === 'string' && value.startsWith('data:image/png;base64,'), flagged: boolean,
 };
 const PROGRESS_SHAPE: Shape = {
   phase: oneOf(['queued', 'loading', 'step', 'saving']), text: text(500), step: optional(integer()), total: optional(integer()),

@@ -59,6 +59,8 @@ const CONFUSABLES: Record<string, string> = {
   α: 'a', ο: 'o', ρ: 'p', ε: 'e', ι: 'i', κ: 'k', ν: 'v', τ: 't', υ: 'u', χ: 'x',
 };
 
+const CONFUSABLE_PATTERN = new RegExp(`[${Object.keys(CONFUSABLES).join('')}]`, 'g');
+
 /**
  * Lower-case ASCII words of a text after NFKC (full-width forms), accent stripping, look-alike and
  * leetspeak mapping; runs of single letters ("n u d e", "s.e.x") are also joined into a word.
@@ -66,7 +68,7 @@ const CONFUSABLES: Record<string, string> = {
 export function normalisedWords(text: string): string[] {
   let folded = text.normalize('NFKC').toLowerCase();
   folded = folded.normalize('NFKD').replace(/[\u0300-\u036f]/g, '');
-  folded = [...folded].map((char) => CONFUSABLES[char] ?? char).join('');
+  folded = folded.replace(CONFUSABLE_PATTERN, (char) => CONFUSABLES[char]);
   const rawTokens = folded.split(/[^a-z0-9@$!|]+/).filter(Boolean);
   const words: string[] = [];
   let run = '';
@@ -100,23 +102,35 @@ function compile(term: string, category: Category, neverAllowed: boolean): Compi
   return words.length ? { words, term: term.trim().toLowerCase(), category, neverAllowed } : undefined;
 }
 
-function wordMatches(word: string, target: string): boolean {
-  return word === target || word === `${target}s` || word === `${target}es`;
+function variants(target: string): string[] {
+  return [target, `${target}s`, `${target}es`];
 }
 
-function findPhrase(words: readonly string[], phrase: readonly string[]): boolean {
-  outer: for (let i = 0; i + phrase.length <= words.length; i++) {
-    for (let j = 0; j < phrase.length; j++) if (!wordMatches(words[i + j], phrase[j])) continue outer;
-    return true;
+/** The prompt's words with lookups built once, so each term costs a few set probes. */
+class WordIndex {
+  readonly present: Set<string>;
+  /** Each word run together with the next ("nu de" → "nude"). */
+  readonly pairs: Set<string>;
+  readonly positions = new Map<string, number[]>();
+
+  constructor(readonly words: readonly string[]) {
+    this.present = new Set(words);
+    this.pairs = new Set(words.slice(1).map((word, i) => words[i] + word));
+    words.forEach((word, i) => {
+      const list = this.positions.get(word);
+      if (list) list.push(i);
+      else this.positions.set(word, [i]);
+    });
   }
-  // Also a phrase or word written split in two ("nu de", "s3 x") or run together ("childporn").
-  if (phrase.length === 1) {
-    for (let i = 0; i + 1 < words.length; i++) if (wordMatches(words[i] + words[i + 1], phrase[0])) return true;
-  } else {
-    const joined = phrase.join('');
-    if (words.some((word) => wordMatches(word, joined))) return true;
+
+  has(phrase: readonly string[]): boolean {
+    if (phrase.length === 1) return variants(phrase[0]).some((form) => this.present.has(form) || this.pairs.has(form));
+    if (variants(phrase.join('')).some((form) => this.present.has(form))) return true;
+    for (const start of this.positions.get(phrase[0]) ?? []) {
+      if (phrase.every((word, j) => variants(word).includes(this.words[start + j] ?? ''))) return true;
+    }
+    return false;
   }
-  return false;
 }
 
 function removeAllowed(words: string[], allowed: readonly CompiledTerm[]): string[] {
@@ -146,24 +160,39 @@ const NEVER = NEVER_ALLOWED_TERMS.map((term) => compile(term, 'minors-sexual', t
 const DEFAULTS = DEFAULT_BLOCKED.map(([term, category]) => compile(term, category, false)!);
 
 /** Checks a prompt (and negative prompt, which can carry the same content) against the filter. */
+const compiledUserTerms = new Map<string, CompiledTerm[]>();
+
+function compileAll(terms: readonly string[] | undefined): CompiledTerm[] {
+  if (!terms || terms.length === 0) return [];
+  const key = terms.join('\u0000');
+  let compiled = compiledUserTerms.get(key);
+  if (!compiled) {
+    compiled = terms.map((term) => compile(term, 'user', false)).filter((term): term is CompiledTerm => term !== undefined);
+    if (compiledUserTerms.size > 32) compiledUserTerms.clear();
+    compiledUserTerms.set(key, compiled);
+  }
+  return compiled;
+}
+
+/** Checks a prompt (and negative prompt, which can carry the same content) against the filter. */
 export function checkPrompt(text: string, settings: FilterSettings): FilterVerdict {
   const words = removeAllowed(normalisedWords(text), NEUTRAL_PHRASES);
+  const index = new WordIndex(words);
   const matches: FilterMatch[] = [];
   // Never-allowed content is checked on the unmodified words: user exceptions cannot remove it.
-  const minor = MINORS.find((term) => findPhrase(words, term.words));
-  const sexual = SEXUAL.find((term) => findPhrase(words, term.words));
-  const named = NEVER.find((term) => findPhrase(words, term.words));
+  const minor = MINORS.find((term) => index.has(term.words));
+  const sexual = SEXUAL.find((term) => index.has(term.words));
+  const named = NEVER.find((term) => index.has(term.words));
   if (named) matches.push({ term: named.term, category: 'minors-sexual', neverAllowed: true });
   if (minor && sexual) matches.push({ term: `${minor.term} + ${sexual.term}`, category: 'minors-sexual', neverAllowed: true });
   if (matches.length > 0) {
     return { verdict: 'block', matches, reason: `The prompt describes sexual content involving minors ("${matches[0].term}"). Easel never generates this, whatever the settings.` };
   }
   if (settings.mode === 'off') return { verdict: 'allow', matches: [], reason: '' };
-  const allowed = (settings.allowedTerms ?? []).map((term) => compile(term, 'user', false)).filter((term): term is CompiledTerm => term !== undefined);
-  const visible = removeAllowed(words, allowed);
-  const user = (settings.blockedTerms ?? []).map((term) => compile(term, 'user', false)).filter((term): term is CompiledTerm => term !== undefined);
-  for (const term of [...DEFAULTS, ...user]) {
-    if (findPhrase(visible, term.words)) matches.push({ term: term.term, category: term.category, neverAllowed: false });
+  const allowed = compileAll(settings.allowedTerms);
+  const visible = allowed.length > 0 ? new WordIndex(removeAllowed(words, allowed)) : index;
+  for (const term of [...DEFAULTS, ...compileAll(settings.blockedTerms)]) {
+    if (visible.has(term.words)) matches.push({ term: term.term, category: term.category, neverAllowed: false });
   }
   if (matches.length === 0) return { verdict: 'allow', matches, reason: '' };
   const list = matches.map((match) => `"${match.term}"`).join(', ');

@@ -4,6 +4,8 @@ import { isSamplerName, isScheduleType } from '../engine/samplers/index.ts';
 import { DEFAULT_FILE_NAME_TEMPLATE, DEFAULT_OUTPUT_FOLDER } from '../png/outputPath.ts';
 import { DEFAULT_PANEL_SETTINGS, type PanelSettings } from '../protocol/panelMessages.ts';
 import { LINK_STYLES, type LinkStyle } from '../text/imageReference.ts';
+import { PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
+import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyChecker.ts';
 
 export interface EaselConfiguration {
   model: string;
@@ -16,6 +18,7 @@ export interface EaselConfiguration {
   insertLink: LinkStyle;
   idleReleaseMs: number;
   provenance: boolean;
+  safety: { promptFilter: PromptFilterMode; blockedTerms: string[]; allowedTerms: string[]; checker: SafetyCheckerMode };
 }
 
 /** Reads `easel.*` settings, falling back to defaults for anything of the wrong type. */
@@ -47,5 +50,11 @@ export function readConfiguration(): EaselConfiguration {
     insertLink: get('insertLink', 'auto', (value) => LINK_STYLES.includes(value as LinkStyle)),
     idleReleaseMs: get('idleReleaseSeconds', 300, positiveInteger(0, 86400)) * 1000,
     provenance: get('provenance.embed', true, (value) => typeof value === 'boolean'),
+    safety: {
+      promptFilter: get('safety.promptFilter', 'warn', (value) => PROMPT_FILTER_MODES.includes(value as PromptFilterMode)),
+      blockedTerms: get('safety.blockedTerms', [], (value) => Array.isArray(value) && value.every((term) => typeof term === 'string')),
+      allowedTerms: get('safety.allowedTerms', [], (value) => Array.isArray(value) && value.every((term) => typeof term === 'string')),
+      checker: get('safety.checker', 'blur', (value) => SAFETY_CHECKER_MODES.includes(value as SafetyCheckerMode)),
+    },
   };
 }

@@ -48,7 +48,8 @@ export function activate(context: vscode.ExtensionContext): void {
       const config = readConfiguration();
       const modelName = config.model ? basename(config.model) : '';
       const provider = config.provider;
-      const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider}` : 'No model selected — choose one with “Model…”';
+      const safety = `Safety: prompt filter ${config.safety.promptFilter}, checker ${config.safety.checker}`;
+      const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider} · ${safety}` : `No model selected — choose one with “Model…” · ${safety}`;
       return { modelName, provider, statusLine };
     },
     onImageAction: async (message, panel) => {
@@ -78,6 +79,11 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'regenerate':
           panel.fill({ ...record.settings, seedMode: 'fixed', seed: record.seed, batchCount: 1 }, []);
           break;
+        case 'revealOriginal': {
+          const saved = await controller.revealOriginal(message.imageId);
+          if (saved) panel.post({ type: 'image', item: saved.item });
+          break;
+        }
       }
     },
   };

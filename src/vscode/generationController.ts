@@ -7,6 +7,7 @@ import type { GalleryItem, PanelSettings, ProgressView } from '../protocol/panel
 import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
 import type { GenerationRequest } from '../service/protocol.ts';
 import { readConfiguration } from './configuration.ts';
+import { checkPrompt } from '../safety/promptFilter.ts';
 
 /** Where a job's events go: the panel when it is open, otherwise a notification. */
 export interface JobObserver {
@@ -42,6 +43,8 @@ export class GenerationController implements vscode.Disposable {
   private current?: GenerationJob;
   private nextImage: number;
   private readonly statusItem: vscode.StatusBarItem;
+  /** Unblurred originals of flagged images, kept in memory only until the user reveals one. */
+  private readonly heldOriginals = new Map<string, { file: GeneratedFile; settings: PanelSettings; folder: vscode.WorkspaceFolder }>();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -82,6 +85,21 @@ export class GenerationController implements vscode.Disposable {
     await this.context.workspaceState.update(GALLERY_KEY, records);
   }
 
+  /** Writes a flagged image's original, once, after the user confirms. */
+  async revealOriginal(imageId: string): Promise<SavedImage | undefined> {
+    const held = this.heldOriginals.get(imageId);
+    if (!held) {
+      void vscode.window.showInformationMessage('Easel: the original of this image is no longer held (it is kept only until the window reloads).');
+      return undefined;
+    }
+    const choice = await vscode.window.showWarningMessage('The safety checker flagged this image. Write the unblurred original into the workspace?', { modal: true }, 'Write Original');
+    if (choice !== 'Write Original') return undefined;
+    this.heldOriginals.delete(imageId);
+    const saved = await this.save(held.file, held.settings, held.folder, '-original');
+    this.log.info(`Wrote the original of ${imageId} at the user's request: ${saved.item.relativePath}.`);
+    return saved;
+  }
+
   /** The workspace folder images go into: the one holding `near`, else the first. */
   workspaceFolder(near?: vscode.Uri): vscode.WorkspaceFolder | undefined {
     return (near && vscode.workspace.getWorkspaceFolder(near)) ?? vscode.workspace.workspaceFolders?.[0];
@@ -105,6 +123,20 @@ export class GenerationController implements vscode.Disposable {
       });
       return [];
     }
+    const verdict = checkPrompt(`${settings.prompt}\n${settings.negativePrompt}`, { mode: config.safety.promptFilter, blockedTerms: config.safety.blockedTerms, allowedTerms: config.safety.allowedTerms });
+    if (verdict.verdict === 'block') {
+      this.log.warn(`Prompt refused: ${verdict.reason}`);
+      observer.finished('error', verdict.reason);
+      void vscode.window.showErrorMessage(`Easel: ${verdict.reason}`);
+      return [];
+    }
+    if (verdict.verdict === 'warn') {
+      const choice = await vscode.window.showWarningMessage(`Easel: ${verdict.reason} Generate anyway?`, { modal: true }, 'Generate');
+      if (choice !== 'Generate') {
+        observer.finished('cancelled', 'Not generated: the prompt filter warned.');
+        return [];
+      }
+    }
     if (this.current) {
       this.log.info('A generation is running; this one is queued.');
     }
@@ -124,6 +156,7 @@ export class GenerationController implements vscode.Disposable {
       batchCount: settings.batchCount,
       previewEvery: config.previewEvery,
       provenance: config.provenance,
+      safetyChecker: config.safety.checker,
     };
     const job = this.service.generate(request);
     this.current = job;
@@ -149,6 +182,10 @@ export class GenerationController implements vscode.Disposable {
       this.statusItem.show();
     });
     job.on('preview', ({ width, height, rgba }) => observer.preview(width, height, rgba));
+    job.on('withheld', ({ seed, reason }) => {
+      this.log.warn(`Seed ${seed}: ${reason}`);
+      observer.progress({ phase: 'saving', text: reason });
+    });
     job.on('image', (file) => {
       writes.push(this.save(file, settings, folder).then(
         (image) => {
@@ -182,19 +219,21 @@ export class GenerationController implements vscode.Disposable {
     return saved;
   }
 
-  private async save(file: GeneratedFile, settings: PanelSettings, folder: vscode.WorkspaceFolder): Promise<SavedImage> {
+  private async save(file: GeneratedFile, settings: PanelSettings, folder: vscode.WorkspaceFolder, suffix = ''): Promise<SavedImage> {
     const config = readConfiguration();
-    const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, config.fileNameTemplate, {
+    const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, `${config.fileNameTemplate}${suffix}`, {
       date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: basename(config.model), index: file.index,
     }, file.png);
     const relativePath = relative(folder.uri.fsPath, path).split('\\').join('/');
     const id = `img-${this.nextImage++}`;
     const parameters = formatInfotext({ ...settings, seed: file.seed, modelHash: file.modelHash, modelName: basename(config.model) });
     await this.remember(id, { path, relativePath, settings, seed: file.seed, parameters });
+    if (file.originalPng) this.heldOriginals.set(id, { file: { ...file, png: file.originalPng, originalPng: undefined }, settings, folder });
     this.log.info(`Wrote ${relativePath} (seed ${file.seed}, ${(file.timing.totalMs / 1000).toFixed(1)} s).`);
     const item: GalleryItem = {
       id, fileName: basename(path), relativePath, seed: file.seed, width: file.width, height: file.height, prompt: settings.prompt,
       dataUrl: `data:image/png;base64,${Buffer.from(file.png).toString('base64')}`,
+      flagged: file.safety.action === 'blurred',
     };
     return { item, uri: vscode.Uri.file(path), settings, seed: file.seed };
   }

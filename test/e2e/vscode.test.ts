@@ -57,6 +57,18 @@ function panel(): FrameLocator {
   return page.frameLocator('iframe.webview.ready[src*="extensionId=easel.easel"]').frameLocator('iframe#active-frame');
 }
 
+/** Runs a flow; when it fails, a screenshot of the moment goes to test-results/ beside the others. */
+function flow(name: string, body: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await body();
+    } catch (error) {
+      await screenshot(`failed-${name}`).catch(() => undefined);
+      throw error;
+    }
+  };
+}
+
 async function screenshot(name: string): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   await page.screenshot({ path: join(RESULTS, `${name}.png`) });
@@ -111,7 +123,7 @@ after(async () => {
   await server?.stop();
 });
 
-test('palette "Easel: Generate Image" → prompt → Generate → a PNG with its metadata in the workspace', { skip, timeout: 240_000 }, async () => {
+test('palette "Easel: Generate Image" → prompt → Generate → a PNG with its metadata in the workspace', { skip, timeout: 240_000 }, flow('1-generate-image', async () => {
   await runCommand('Easel: Generate Image');
   const prompt = panel().locator('vscode-text-area#prompt textarea');
   await prompt.waitFor({ timeout: 60_000 });
@@ -130,9 +142,9 @@ test('palette "Easel: Generate Image" → prompt → Generate → a PNG with its
   assert.equal(metadata.parameters.seed, '1234');
   assert.equal(metadata.parameters.steps, 6);
   assert.equal(metadata.parameters.width, 256);
-});
+}));
 
-test('select a comment → "Generate Image from Selection" → image written and link inserted', { skip, timeout: 240_000 }, async () => {
+test('select a comment → "Generate Image from Selection" → image written and link inserted', { skip, timeout: 240_000 }, flow('2-generate-from-selection', async () => {
   const before = pngsIn(join(workspace, OUTPUT));
   await openFile('example.ts');
   const editor = page.locator('.monaco-editor .view-lines').first();
@@ -154,9 +166,9 @@ test('select a comment → "Generate Image from Selection" → image written and
   assert.equal(lines[1], `// Image: ../images/generated/${added}`);
   const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, added)));
   assert.equal(metadata.parameters.prompt, PROMPT);
-});
+}));
 
-test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled → Generate → identical pixels', { skip, timeout: 240_000 }, async () => {
+test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled → Generate → identical pixels', { skip, timeout: 240_000 }, flow('3-regenerate-from-png', async () => {
   const [original] = pngsIn(join(workspace, OUTPUT)).filter((name) => name.includes('-1234-'));
   await openFile(original);
   const row = page.locator('.explorer-viewlet .monaco-list-row', { hasText: original }).first();
@@ -176,9 +188,9 @@ test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled �
   await screenshot('3-regenerate-from-png');
   const pixels = async (name: string) => sharp(join(workspace, OUTPUT, name)).raw().toBuffer();
   assert.deepEqual(await pixels(added), await pixels(original));
-});
+}));
 
-test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, async () => {
+test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, flow('4-cancel', async () => {
   await runCommand('Easel: Generate Image');
   await panel().locator('vscode-text-field#steps input').fill('400');
   await panel().locator('vscode-text-field#steps input').press('Tab');
@@ -191,4 +203,4 @@ test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, async 
   await new Promise((wait) => setTimeout(wait, 1000));
   assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
   assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
-});
+}));
