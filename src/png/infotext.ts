@@ -1,5 +1,6 @@
 import { isSamplerName } from '../engine/samplers/index.ts';
 import type { ImageParameters } from './imageParameters.ts';
+import { withoutUndefined } from './readers/jsonShape.ts';
 
 /** AUTOMATIC1111's quote(): JSON-quote values holding a comma, colon or newline. */
 export function quoteInfotextValue(value: string): string {
@@ -120,6 +121,5 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   parameters.modelName = fields.get('Model');
   parameters.appVersion = fields.get('Version');
   for (const [key, value] of fields) if (!MAPPED_KEYS.has(key)) unmapped.push(`${key}: ${value}`);
-  for (const key of Object.keys(parameters) as Array<keyof ImageParameters>) if (parameters[key] === undefined) delete parameters[key];
-  return { parameters, unmapped };
+  return { parameters: withoutUndefined(parameters), unmapped };
 }

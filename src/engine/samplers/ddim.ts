@@ -1,11 +1,10 @@
-import { alphasCumprod, spacedTimesteps } from './noiseSchedule.ts';
+import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
 import type { Sampler, SamplerOptions } from './sampler.ts';
 import { predictOriginalFromAlpha } from './sampler.ts';
 
 /** diffusers' DDIMScheduler with η = 0 (deterministic). */
 export function createDdim({ config, steps }: SamplerOptions): Sampler {
-  const cumulative = alphasCumprod(config);
-  const finalAlphaProd = config.set_alpha_to_one ? 1 : cumulative[0];
+  const alphaAt = alphaProductAt(config);
   const timesteps = spacedTimesteps(config, steps, false);
   const stride = Math.floor(config.num_train_timesteps / steps);
   let predicted = new Float32Array(0);
@@ -18,8 +17,8 @@ export function createDdim({ config, steps }: SamplerOptions): Sampler {
       if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
       const timestep = timesteps[index];
       const previousTimestep = timestep - stride;
-      const alphaProd = cumulative[timestep];
-      const alphaProdPrevious = previousTimestep >= 0 ? cumulative[previousTimestep] : finalAlphaProd;
+      const alphaProd = alphaAt(timestep);
+      const alphaProdPrevious = alphaAt(previousTimestep);
       predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, alphaProd, predicted);
       const sqrtAlpha = Math.sqrt(alphaProd);
       const sqrtBeta = Math.sqrt(1 - alphaProd);

@@ -1,5 +1,5 @@
 import { EaselError } from '../errors.ts';
-import { alphasCumprod } from './noiseSchedule.ts';
+import { alphaProductAt } from './noiseSchedule.ts';
 import type { Sampler, SamplerOptions } from './sampler.ts';
 import { predictOriginalFromAlpha } from './sampler.ts';
 
@@ -10,8 +10,7 @@ const SIGMA_DATA = 0.5;
  * a consistency-model boundary condition, and fresh noise between steps but not after the last.
  */
 export function createLcm({ config, steps }: SamplerOptions): Sampler {
-  const cumulative = alphasCumprod(config);
-  const finalAlphaProd = config.set_alpha_to_one ? 1 : cumulative[0];
+  const alphaAt = alphaProductAt(config);
   const originalSteps = config.original_inference_steps;
   if (steps > originalSteps) {
     throw new EaselError('INVALID_REQUEST', `LCM runs at most ${originalSteps} steps (original_inference_steps in scheduler_config.json); ${steps} were asked for.`);
@@ -34,12 +33,11 @@ export function createLcm({ config, steps }: SamplerOptions): Sampler {
       const scaledTimestep = timestep * config.timestep_scaling;
       const cSkip = SIGMA_DATA ** 2 / (scaledTimestep ** 2 + SIGMA_DATA ** 2);
       const cOut = scaledTimestep / Math.sqrt(scaledTimestep ** 2 + SIGMA_DATA ** 2);
-      predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, cumulative[timestep], predicted);
+      predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, alphaAt(timestep), predicted);
       const next = new Float32Array(sample.length);
       for (let i = 0; i < next.length; i++) next[i] = cOut * predicted[i] + cSkip * sample[i];
       if (index === steps - 1) return next;
-      const previousTimestep = timesteps[index + 1];
-      const alphaProdPrevious = previousTimestep >= 0 ? cumulative[previousTimestep] : finalAlphaProd;
+      const alphaProdPrevious = alphaAt(timesteps[index + 1]);
       const sqrtAlphaPrevious = Math.sqrt(alphaProdPrevious);
       const sqrtBetaPrevious = Math.sqrt(1 - alphaProdPrevious);
       const fresh = noise();

@@ -123,3 +123,13 @@ export function spacedTimesteps(config: SchedulerConfig, steps: number, keepFrac
   }
   return out;
 }
+
+/**
+ * ᾱ at a training timestep for the ᾱ-space samplers (DDIM, PLMS, LCM); before t = 0 it is 1 with
+ * set_alpha_to_one, else ᾱ₀, as diffusers' final_alpha_cumprod.
+ */
+export function alphaProductAt(config: SchedulerConfig): (timestep: number) => number {
+  const cumulative = alphasCumprod(config);
+  const finalAlphaProd = config.set_alpha_to_one ? 1 : cumulative[0];
+  return (timestep) => (timestep >= 0 ? cumulative[timestep] : finalAlphaProd);
+}

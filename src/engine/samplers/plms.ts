@@ -1,4 +1,4 @@
-import { alphasCumprod, spacedTimesteps } from './noiseSchedule.ts';
+import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
 import type { Sampler, SamplerOptions } from './sampler.ts';
 
 /**
@@ -7,8 +7,7 @@ import type { Sampler, SamplerOptions } from './sampler.ts';
  * N + 1 model evaluations for N steps.
  */
 export function createPlms({ config, steps }: SamplerOptions): Sampler {
-  const cumulative = alphasCumprod(config);
-  const finalAlphaProd = config.set_alpha_to_one ? 1 : cumulative[0];
+  const alphaAt = alphaProductAt(config);
   const ascending = spacedTimesteps(config, steps, false).reverse();
   const timesteps = new Float64Array(steps + 1);
   const plmsOrder = [...ascending.subarray(0, steps - 1), ...ascending.subarray(Math.max(0, steps - 2), steps - 1), ascending[steps - 1]];
@@ -56,8 +55,8 @@ export function createPlms({ config, steps }: SamplerOptions): Sampler {
 
   /** PNDM's formula (9): x_{t−δ} from x_t and the combined model output. */
   function previousSample(sample: Float32Array, timestep: number, previousTimestep: number, output: Float32Array): Float32Array {
-    const alphaProd = cumulative[timestep];
-    const alphaProdPrevious = previousTimestep >= 0 ? cumulative[previousTimestep] : finalAlphaProd;
+    const alphaProd = alphaAt(timestep);
+    const alphaProdPrevious = alphaAt(previousTimestep);
     const betaProd = 1 - alphaProd;
     const betaProdPrevious = 1 - alphaProdPrevious;
     const sampleCoefficient = Math.sqrt(alphaProdPrevious / alphaProd);

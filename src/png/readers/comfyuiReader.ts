@@ -1,5 +1,5 @@
 import type { ImageParameters } from '../imageParameters.ts';
-import { isObject, numberField, parseJsonObject, seedField, stringField, type JsonObject } from './jsonShape.ts';
+import { isObject, numberField, parseJsonObject, seedField, stringField, withoutUndefined, type JsonObject } from './jsonShape.ts';
 import { mapSamplerAlias, mapScheduleAlias } from './samplerNames.ts';
 
 const SAMPLER_NODES = new Set(['KSampler', 'KSamplerAdvanced']);
@@ -72,6 +72,5 @@ export function readComfyGraph(text: string): { parameters: ImageParameters; unm
   parameters.modelName = stringField(inputsOf(checkpoint), 'ckpt_name');
   const denoise = numberField(inputs, 'denoise');
   if (denoise !== undefined && denoise !== 1) unmapped.push(`denoise: ${denoise}`);
-  for (const key of Object.keys(parameters) as Array<keyof ImageParameters>) if (parameters[key] === undefined) delete parameters[key];
-  return { parameters, unmapped, problems: [] };
+  return { parameters: withoutUndefined(parameters), unmapped, problems: [] };
 }

@@ -35,3 +35,9 @@ export function seedField(object: JsonObject, key: string): string | undefined {
   if (typeof value === 'string' && /^\d{1,20}$/.test(value) && BigInt(value) < 1n << 64n) return value;
   return undefined;
 }
+
+/** Drops the fields a reader could not fill, so results compare and print cleanly. */
+export function withoutUndefined<T extends object>(value: T): T {
+  for (const key of Object.keys(value) as Array<keyof T>) if (value[key] === undefined) delete value[key];
+  return value;
+}

@@ -1,16 +1,11 @@
 import type { ImageParameters } from '../imageParameters.ts';
-import { isObject, numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';
+import { isObject, numberField, parseJsonObject, seedField, stringField, withoutUndefined } from './jsonShape.ts';
 import { mapSamplerAlias, mapScheduleAlias } from './samplerNames.ts';
 
 export interface ReaderResult {
   parameters: ImageParameters;
   unmapped: string[];
   problems: string[];
-}
-
-function prune(parameters: ImageParameters): ImageParameters {
-  for (const key of Object.keys(parameters) as Array<keyof ImageParameters>) if (parameters[key] === undefined) delete parameters[key];
-  return parameters;
 }
 
 function samplerInto(parameters: ImageParameters, unmapped: string[], name: string | undefined, label: string): void {
@@ -44,7 +39,7 @@ export function readInvokeAi(text: string): ReaderResult | undefined {
     parameters.modelHash = stringField(data.model, 'hash');
   }
   for (const key of ['cfg_rescale_multiplier', 'clip_skip', 'vae', 'loras']) if (data[key] !== undefined && data[key] !== 0 && !(Array.isArray(data[key]) && (data[key] as unknown[]).length === 0)) unmapped.push(`${key}: ${JSON.stringify(data[key])}`);
-  return { parameters: prune(parameters), unmapped, problems: [] };
+  return { parameters: withoutUndefined(parameters), unmapped, problems: [] };
 }
 
 /** NovelAI's `Comment` JSON (with `Description` holding the prompt and `Source` the model). */
@@ -73,7 +68,7 @@ export function readNovelAi(comment: string, description?: string, source?: stri
     const value = data[key];
     if (value !== undefined && value !== 0 && value !== false && !(key === 'uncond_scale' && value === 1)) unmapped.push(`${key}: ${JSON.stringify(value)}`);
   }
-  return { parameters: prune(parameters), unmapped, problems: [] };
+  return { parameters: withoutUndefined(parameters), unmapped, problems: [] };
 }
 
 /** Fooocus's `parameters` JSON when `fooocus_scheme` is "fooocus". */
@@ -101,5 +96,5 @@ export function readFooocus(text: string): ReaderResult | undefined {
     else unmapped.push(`scheduler: ${scheduler}`);
   }
   for (const key of ['styles', 'performance', 'sharpness', 'refiner_model', 'loras']) if (data[key] !== undefined) unmapped.push(`${key}: ${JSON.stringify(data[key])}`);
-  return { parameters: prune(parameters), unmapped, problems: [] };
+  return { parameters: withoutUndefined(parameters), unmapped, problems: [] };
 }
