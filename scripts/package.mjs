@@ -20,4 +20,4 @@ ignore.push('node_modules/@img/sharp-*/**', `!node_modules/@img/sharp-${platform
 const ignoreFile = join(mkdtempSync(join(tmpdir(), 'easel-package-')), '.vscodeignore');
 writeFileSync(ignoreFile, `${ignore.join('\n')}\n`);
 execFileSync('node', ['esbuild.mjs', '--production'], { stdio: 'inherit' });
-execFileSync('npx', ['vsce', 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', `easel-${target}.vsix`, '--allow-missing-repository'], { stdio: 'inherit' });
+execFileSync('npx', ['vsce', 'package', '--target', target, '--ignoreFile', ignoreFile, '--out', `easel-${target}.vsix`], { stdio: 'inherit' });

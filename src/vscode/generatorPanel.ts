@@ -23,7 +23,8 @@ export class GeneratorPanel implements vscode.Disposable {
 
   static show(context: vscode.ExtensionContext, host: PanelHost): GeneratorPanel {
     if (GeneratorPanel.current) {
-      GeneratorPanel.current.panel.reveal(vscode.ViewColumn.Beside);
+      // Revealed where it is: moving a webview to another group reloads it.
+      GeneratorPanel.current.panel.reveal(undefined, false);
       return GeneratorPanel.current;
     }
     const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, 'Easel: Generate Image', vscode.ViewColumn.Beside, GeneratorPanel.options(context));
@@ -39,7 +40,9 @@ export class GeneratorPanel implements vscode.Disposable {
   private static options(context: vscode.ExtensionContext): vscode.WebviewPanelOptions & vscode.WebviewOptions {
     return {
       enableScripts: true,
-      retainContextWhenHidden: false,
+      // One panel: keeping it alive while hidden lets a long generation's progress and results land
+      // without a reload; its state is also saved with setState for window reloads.
+      retainContextWhenHidden: true,
       localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'dist'), vscode.Uri.joinPath(context.extensionUri, 'media')],
     };
   }
@@ -52,9 +55,6 @@ export class GeneratorPanel implements vscode.Disposable {
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
-      panel.onDidChangeViewState(() => {
-        if (!panel.visible) this.ready = false;
-      }),
     );
   }
 
