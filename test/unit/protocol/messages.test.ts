@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_PANEL_SETTINGS, parseHostToWebviewMessage, parseWebviewMessage } from '../../../src/protocol/panelMessages.ts';
+import { parseHostMessage, parseWorkerMessage } from '../../../src/service/protocol.ts';
+
+const settings = { ...DEFAULT_PANEL_SETTINGS, prompt: 'a fox' };
+
+test('well-formed panel messages pass and keep their values', () => {
+  assert.deepEqual(parseWebviewMessage({ type: 'generate', settings }), { type: 'generate', settings });
+  assert.deepEqual(parseWebviewMessage({ type: 'imageAction', action: 'open', imageId: 'img-3' }), { type: 'imageAction', action: 'open', imageId: 'img-3' });
+  assert.equal(parseHostToWebviewMessage({ type: 'busy', busy: true }).type, 'busy');
+});
+
+const BAD_WEBVIEW_MESSAGES: Array<[string, unknown]> = [
+  ['not an object', 'generate'],
+  ['unknown type', { type: 'runShell', command: 'rm -rf /' }],
+  ['extra key', { type: 'cancel', also: 1 }],
+  ['width not a multiple of 8', { type: 'generate', settings: { ...settings, width: 500 } }],
+  ['steps out of range', { type: 'generate', settings: { ...settings, steps: 100000 } }],
+  ['unknown sampler', { type: 'generate', settings: { ...settings, sampler: 'Heun' } }],
+  ['seed past 2^64', { type: 'generate', settings: { ...settings, seedMode: 'fixed', seed: '18446744073709551616' } }],
+  ['prompt too long', { type: 'generate', settings: { ...settings, prompt: 'x'.repeat(10_001) } }],
+  ['a path instead of an image id', { type: 'imageAction', action: 'open', imageId: '../../etc/passwd' }],
+  ['unknown image action', { type: 'imageAction', action: 'delete', imageId: 'img-1' }],
+  ['prototype pollution attempt', JSON.parse('{"type":"cancel","__proto__":{"polluted":true}}')],
+];
+
+for (const [label, message] of BAD_WEBVIEW_MESSAGES) {
+  test(`a malformed webview message is rejected: ${label}`, () => {
+    assert.throws(() => parseWebviewMessage(message), /^Error: Rejected/);
+  });
+}
+
+test('host → webview messages are checked too (a gallery item must carry a PNG data URL)', () => {
+  const item = { id: 'img-1', fileName: 'a.png', relativePath: 'a.png', seed: '1', width: 64, height: 64, prompt: 'p', dataUrl: 'javascript:alert(1)', flagged: false };
+  assert.throws(() => parseHostToWebviewMessage({ type: 'image', item }), /Rejected malformed host "image"/);
+  assert.equal(parseHostToWebviewMessage({ type: 'image', item: { ...item, dataUrl: 'data:image/png;base64,AAAA' } }).type, 'image');
+});
+
+test('host ↔ worker messages: generate requests and worker events are validated', () => {
+  const request = { modelDir: '/m', provider: 'cpu', prompt: 'p' };
+  assert.equal(parseHostMessage({ type: 'generate', jobId: 'job1', request }).type, 'generate');
+  assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job 1; rm', request }), /Rejected malformed host "generate"/);
+  assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job1', request: { ...request, provider: 'tpu' } }), /Rejected malformed/);
+  assert.throws(() => parseWorkerMessage({ type: 'step', jobId: 'job1', imageIndex: 0, step: 1, total: 0, timestep: 1, elapsedMs: 1, itPerSec: 1, etaMs: 0 }), /Rejected malformed worker "step"/);
+  assert.throws(() => parseWorkerMessage({ type: 'image', jobId: 'job1', index: 0, seed: '1', width: 8, height: 8, png: new Uint8Array(4), safety: { checker: 'off', flagged: false, action: 'none' }, timing: { totalMs: 1, unetMs: 1, decodeMs: 1, overheadPerStepMs: 1, steps: 1 } }), /Rejected malformed worker "image"/, 'a typed array is not the ArrayBuffer the protocol transfers');
+});
