@@ -1,7 +1,7 @@
 // Builds a platform-specific VSIX: `node scripts/package.mjs [target]` (default: this machine's,
 // e.g. linux-x64). Only the target's onnxruntime and sharp binaries go in.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -9,12 +9,7 @@ const target = process.argv[2] ?? `${process.platform}-${process.arch}`;
 const [platform, arch] = target.split('-');
 const ortPlatforms = ['darwin', 'linux', 'win32'];
 const ortArchs = ['x64', 'arm64'];
-const ignore = [
-  '**/*.map', 'src/**', 'test/**', 'bench/**', 'webview/**', 'scripts/**', '.ci/**', '.e2e/**', 'test-results/**', '*.vsix', 'easel-demo*.png',
-  'tsconfig.json', 'esbuild.mjs', '.gitignore', '**/*.ts', '!node_modules/**/*.d.ts',
-  'node_modules/@vscode/**', 'node_modules/typescript/**', 'node_modules/esbuild/**', 'node_modules/@esbuild/**', 'node_modules/tsx/**',
-  'node_modules/playwright-core/**', 'node_modules/fast-check/**', 'node_modules/@types/**',
-];
+const ignore = readFileSync('.vscodeignore', 'utf8').split('\n').filter((line) => line.trim() && !line.startsWith('#'));
 for (const os of ortPlatforms) for (const cpu of ortArchs) if (os !== platform || cpu !== arch) ignore.push(`node_modules/onnxruntime-node/bin/napi-v6/${os}/${cpu}/**`);
 ignore.push('node_modules/@img/sharp-*/**', `!node_modules/@img/sharp-${platform}-${arch}/**`, `!node_modules/@img/sharp-libvips-${platform}-${arch}/**`);
 const ignoreFile = join(mkdtempSync(join(tmpdir(), 'easel-package-')), '.vscodeignore');
