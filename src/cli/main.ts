@@ -1,7 +1,7 @@
 import { isEaselError } from '../engine/errors.ts';
 import { EASEL_VERSION } from '../version.ts';
-import { GENERATE_HELP, runGenerate } from './generateCommand.ts';
-import { INSPECT_HELP, runInspect } from './inspectCommand.ts';
+import { runGenerate } from './generateCommand.ts';
+import { runInspect } from './inspectCommand.ts';
 import { runModels } from './modelsCommand.ts';
 
 const HELP = `Easel ${EASEL_VERSION} — local Stable Diffusion
@@ -52,4 +52,3 @@ main(process.argv.slice(2)).then(
   },
 );
 
-export { GENERATE_HELP, INSPECT_HELP };
