@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DEFAULT_PANEL_SETTINGS } from '../../../src/protocol/panelMessages.ts';
+import type { ImageMetadata } from '../../../src/png/readMetadata.ts';
+import { settingsFromMetadata } from '../../../src/vscode/regenerate.ts';
+
+const metadata = (overrides: Partial<ImageMetadata>): ImageMetadata => ({ source: 'a1111', parameters: {}, unmapped: [], problems: [], chunks: [], ...overrides });
+
+test('an image\'s parameters fill the panel, seed fixed, batch 1', () => {
+  const { settings, notes } = settingsFromMetadata(metadata({
+    source: 'easel',
+    parameters: { prompt: 'a fox', negativePrompt: 'blur', sampler: 'DDIM', schedule: 'Automatic', steps: 30, cfgScale: 5, width: 640, height: 384, seed: '18446744073709551615', rng: 'gpu', modelHash: 'aaaaaaaaaa', modelName: 'm' },
+  }), { ...DEFAULT_PANEL_SETTINGS, batchCount: 4 }, { modelName: 'm', modelHash: 'aaaaaaaaaa' });
+  assert.deepEqual(settings, {
+    ...DEFAULT_PANEL_SETTINGS, prompt: 'a fox', negativePrompt: 'blur', sampler: 'DDIM', steps: 30, cfgScale: 5, width: 640, height: 384,
+    seedMode: 'fixed', seed: '18446744073709551615', batchCount: 1, rng: 'gpu',
+  });
+  assert.deepEqual(notes, []);
+});
+
+test('what differs or could not be carried over is said', () => {
+  const { settings, notes } = settingsFromMetadata(metadata({
+    parameters: { prompt: 'x', width: 515, height: 768, modelHash: '1111111111', modelName: 'sd15' },
+    unmapped: ['Sampler: DPM++ SDE (Easel has no such sampler)', 'Hires upscale: 2'],
+  }), DEFAULT_PANEL_SETTINGS, { modelName: 'other', modelHash: '2222222222' });
+  assert.equal(settings.width, 512);
+  assert.equal(settings.seedMode, 'random');
+  const text = notes.join(' ');
+  assert.match(text, /Width 515 was rounded to 512/);
+  assert.match(text, /Read AUTOMATIC1111 metadata/);
+  assert.match(text, /No sampler Easel knows was recorded; using Euler a/);
+  assert.match(text, /hash 1111111111.*has hash 2222222222, so the result will differ/);
+  assert.match(text, /Not carried over: Sampler: DPM\+\+ SDE .*; Hires upscale: 2/);
+});
+
+test('a PNG without parameters says so', () => {
+  const { notes } = settingsFromMetadata(metadata({ source: 'none' }), DEFAULT_PANEL_SETTINGS, { modelName: 'm' });
+  assert.match(notes.join(' '), /no generation parameters/);
+});
