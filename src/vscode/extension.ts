@@ -49,7 +49,9 @@ export function activate(context: vscode.ExtensionContext): void {
       const modelName = config.model ? basename(config.model) : '';
       const provider = config.provider;
       const safety = `Safety: prompt filter ${config.safety.promptFilter}, checker ${config.safety.checker}`;
-      const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider} · ${safety}` : `No model selected — choose one with “Model…” · ${safety}`;
+      const probes = context.globalState.get<ProviderProbe[]>('easel.providerProbe');
+      const providers = probes ? ` (${probes.map((probe) => `${probe.provider} ${probe.works ? '✓' : '✗'}`).join(' ')})` : '';
+      const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider}${providers} · ${safety}` : `No model selected — choose one with “Model…” · ${safety}`;
       return { modelName, provider, statusLine };
     },
     onImageAction: async (message, panel) => {

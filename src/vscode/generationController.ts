@@ -110,8 +110,9 @@ export class GenerationController implements vscode.Disposable {
     const config = readConfiguration();
     if (!config.model) {
       observer.finished('error', 'No model selected.');
-      void vscode.window.showErrorMessage('Easel: no model selected. Choose a diffusers ONNX model folder first.', 'Select Model').then((choice) => {
-        if (choice) void vscode.commands.executeCommand('easel.selectModel');
+      void vscode.window.showErrorMessage('Easel: no model selected. Choose a diffusers ONNX model folder, or download one.', 'Select Model', 'Download Model').then((choice) => {
+        if (choice === 'Select Model') void vscode.commands.executeCommand('easel.selectModel');
+        if (choice === 'Download Model') void vscode.commands.executeCommand('easel.downloadModel');
       });
       return [];
     }

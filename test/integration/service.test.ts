@@ -182,3 +182,22 @@ test('a malformed message from the worker is rejected, never acted on', async ()
   assert.equal(events.some(([name]) => name === 'step' || name === 'image'), false);
   assert.equal(result.images.length, 0);
 });
+
+test('sessions are released after the configured idle time, and loaded again for the next job', async () => {
+  const generation = service({ idleReleaseMs: 50 });
+  await generation.generate(demo()).result;
+  await new Promise((wait) => setTimeout(wait, 300));
+  const again = generation.generate(demo({ seed: '9' }));
+  const events = record(again);
+  await again.result;
+  assert.ok(events.some(([name]) => name === 'loading'), 'the model was loaded again after being released');
+});
+
+test('a different model releases the first and loads the second', async () => {
+  const generation = service();
+  await generation.generate(demo()).result;
+  const other = generation.generate(demo({ modelDir: models['v-prediction'] }));
+  const events = record(other);
+  await other.result;
+  assert.ok(events.some(([name]) => name === 'loading'));
+});
