@@ -1,13 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 
-export const EXECUTION_PROVIDERS = ['auto', 'cpu', 'webgpu', 'dml', 'coreml', 'cuda'] as const;
-export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
-export type ExecutionProvider = Exclude<ExecutionProviderChoice, 'auto'>;
+import type { ExecutionProvider, ExecutionProviderChoice, ProviderProbe } from './providerNames.ts';
 
-export function isExecutionProviderChoice(value: unknown): value is ExecutionProviderChoice {
-  return typeof value === 'string' && (EXECUTION_PROVIDERS as readonly string[]).includes(value);
-}
+export * from './providerNames.ts';
 
 /** Providers this platform's onnxruntime-node build may offer, fastest first; `cpu` always last. */
 export function candidateProviders(platform: NodeJS.Platform = process.platform): ExecutionProvider[] {
@@ -79,13 +75,6 @@ export function describeLoadFailure(modelPath: string, message: string, cause?: 
 
 /** A one-node ONNX model (y = Identity(x)) used to ask each provider whether it loads and runs. */
 const PROBE_MODEL = Buffer.from('CAgSDmVhc2VsLWZpeHR1cmVzOkcKHAoBeBIBeRoKSWRlbnRpdHlfeSIISWRlbnRpdHkSBXByb2JlWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==', 'base64');
-
-export interface ProviderProbe {
-  provider: ExecutionProvider;
-  works: boolean;
-  detail: string;
-  ms: number;
-}
 
 /** Tries every provider this build offers on a tiny model; the first that works is what `auto` uses. */
 export async function probeProviders(): Promise<ProviderProbe[]> {

@@ -6,8 +6,7 @@ import { EaselError } from './errors.ts';
 import type { ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ExecutionProvider } from './providers.ts';
 
-export type SafetyCheckerMode = 'blur' | 'block' | 'off';
-export const SAFETY_CHECKER_MODES: readonly SafetyCheckerMode[] = ['blur', 'block', 'off'];
+export * from './safetyModes.ts';
 
 /** CLIP's image preprocessing as transformers' CLIPImageProcessor reads it from preprocessor_config.json. */
 export interface ClipPreprocessing {

@@ -7,7 +7,7 @@ import { readComfyGraph } from './readers/comfyuiReader.ts';
 import { readEaselChunk } from './readers/easelReader.ts';
 import { readFooocus, readInvokeAi, readNovelAi } from './readers/otherTools.ts';
 import { DEFAULT_TEXT_LIMITS, TEXT_CHUNK_TYPES, decodeTextChunks, type TextEntry } from './textChunks.ts';
-import { EASEL_KEYWORD } from './writeMetadata.ts';
+import { EASEL_KEYWORD } from './keywords.ts';
 
 export interface ImageMetadata extends MetadataReadResult {
   /** Every text chunk found, as written. */

@@ -5,10 +5,9 @@ import type { EaselRecord } from './imageParameters.ts';
 import { formatInfotext } from './infotext.ts';
 import { internationalTextChunk, textChunk } from './textChunks.ts';
 
-export const EASEL_KEYWORD = 'easel';
-export const EASEL_SCHEMA = 'easel/1';
-export const XMP_KEYWORD = 'XML:com.adobe.xmp';
-export const TRAINED_ALGORITHMIC_MEDIA = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
+import { EASEL_KEYWORD, EASEL_SCHEMA, TRAINED_ALGORITHMIC_MEDIA, XMP_KEYWORD } from './keywords.ts';
+
+export * from './keywords.ts';
 
 function escapeXml(text: string): string {
   return text

@@ -2,6 +2,7 @@ import { EaselError, isEaselError } from '../engine/errors.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { loadModel, type LoadedModel } from '../engine/modelSessions.ts';
+import { probeProviders } from '../engine/providers.ts';
 import { generate, validateParams } from '../engine/pipeline.ts';
 import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
@@ -68,6 +69,9 @@ export class GenerationRuntime {
             throw new Error('Crash requested by a test.');
           });
         }
+        break;
+      case 'probe':
+        void probeProviders().then((probes) => this.post({ type: 'probed', requestId: message.requestId, probes }));
         break;
       case 'shutdown':
         void this.release().then(() => (this.options.exit ?? process.exit)(0));

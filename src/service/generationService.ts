@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EaselError } from '../engine/errors.ts';
+import type { ProviderProbe } from '../engine/providerNames.ts';
 import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export interface GeneratedFile {
@@ -100,6 +101,7 @@ export class GenerationService {
   private cancelTimer?: NodeJS.Timeout;
   private disposed = false;
   private readonly events = new EventEmitter<{ protocolError: [string] }>();
+  private readonly probes = new Map<string, (probes: ProviderProbe[]) => void>();
 
   constructor(private readonly options: ServiceOptions) {}
 
@@ -140,6 +142,22 @@ export class GenerationService {
       void this.worker?.terminate();
     }, this.options.cancelGraceMs ?? 15000);
     return true;
+  }
+
+  /** Which execution providers load on this machine, asked of the worker (ONNX Runtime never loads in the host). */
+  probeProviders(timeoutMs = 30_000): Promise<ProviderProbe[]> {
+    const requestId = `probe${nextJobNumber++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.probes.delete(requestId);
+        reject(new EaselError('PROVIDER_UNAVAILABLE', 'The generation worker did not answer the provider probe.'));
+      }, timeoutMs);
+      this.probes.set(requestId, (probes) => {
+        clearTimeout(timer);
+        resolve(probes);
+      });
+      this.send({ type: 'probe', requestId });
+    });
   }
 
   /** Test hook: asks the worker to crash (only honoured when the service was made with testHooks). */
@@ -223,6 +241,11 @@ export class GenerationService {
       return;
     }
     if (message.type === 'ready') return;
+    if (message.type === 'probed') {
+      this.probes.get(message.requestId)?.(message.probes);
+      this.probes.delete(message.requestId);
+      return;
+    }
     const job = message.jobId !== undefined && this.running?.id === message.jobId ? this.running : undefined;
     if (!job) {
       if (message.type === 'error') {

@@ -3,10 +3,10 @@
  * what it receives with `parseHostMessage` / `parseWorkerMessage` before acting on it.
  */
 import type { EaselErrorCode } from '../engine/errors.ts';
-import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice } from '../engine/providers.ts';
+import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { ComponentName } from '../engine/modelFolder.ts';
-import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyChecker.ts';
+import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
 
 /** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
@@ -53,10 +53,12 @@ export type HostMessage =
   | { type: 'cancel'; jobId: string }
   | { type: 'configure'; idleReleaseMs: number }
   | { type: 'crash'; mode: 'exit' | 'throw' }
+  | { type: 'probe'; requestId: string }
   | { type: 'shutdown' };
 
 export type WorkerMessage =
   | { type: 'ready' }
+  | { type: 'probed'; requestId: string; probes: ProviderProbe[] }
   | { type: 'loading'; jobId: string; component: ComponentName }
   | { type: 'loaded'; jobId: string; provider: ExecutionProvider; ms: number; notices: string[] }
   | { type: 'step'; jobId: string; imageIndex: number; step: number; total: number; timestep: number; elapsedMs: number; itPerSec: number; etaMs: number }
@@ -106,12 +108,17 @@ const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
   configure: { type: oneOf(['configure']), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
   crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw']) },
   shutdown: { type: oneOf(['shutdown']) },
+  probe: { type: oneOf(['probe']), requestId: id },
 };
 
 const TIMING_SHAPE: Shape = { totalMs: finite(0), unetMs: finite(0), decodeMs: finite(0), overheadPerStepMs: finite(), steps: integer(0) };
 
 const WORKER_SHAPES: Record<WorkerMessage['type'], Shape> = {
   ready: { type: oneOf(['ready']) },
+  probed: {
+    type: oneOf(['probed']), requestId: id,
+    probes: listOf(shaped({ provider: oneOf(EXECUTION_PROVIDERS.filter((name) => name !== 'auto')), works: (value) => typeof value === 'boolean', detail: text(2000), ms: finite(0) }), 16),
+  },
   loading: { type: oneOf(['loading']), jobId: id, component: oneOf(COMPONENTS) },
   loaded: { type: oneOf(['loaded']), jobId: id, provider: oneOf(EXECUTION_PROVIDERS.filter((name) => name !== 'auto')), ms: finite(0), notices: strings },
   step: { type: oneOf(['step']), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },

@@ -1,11 +1,11 @@
 import * as vscode from 'vscode';
-import { isExecutionProviderChoice, type ExecutionProviderChoice } from '../engine/providers.ts';
+import { isExecutionProviderChoice, type ExecutionProviderChoice } from '../engine/providerNames.ts';
 import { isSamplerName, isScheduleType } from '../engine/samplers/index.ts';
 import { DEFAULT_FILE_NAME_TEMPLATE, DEFAULT_OUTPUT_FOLDER } from '../png/outputPath.ts';
 import { DEFAULT_PANEL_SETTINGS, type PanelSettings } from '../protocol/panelMessages.ts';
 import { LINK_STYLES, type LinkStyle } from '../text/imageReference.ts';
 import { PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
-import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyChecker.ts';
+import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 
 export interface EaselConfiguration {
   model: string;

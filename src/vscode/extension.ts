@@ -16,7 +16,7 @@ import { listModels } from '../models/library.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_MODELS } from '../models/curated.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
-import { probeProviders, type ProviderProbe } from '../engine/providers.ts';
+import type { ProviderProbe } from '../engine/providerNames.ts';
 
 let service: GenerationService | undefined;
 
@@ -130,7 +130,7 @@ export function activate(context: vscode.ExtensionContext): void {
       log.info(`Regenerate from ${uri.fsPath}: ${metadata.source} metadata. ${notes.join(' ')}`);
     }),
     vscode.commands.registerCommand('easel.selectModel', async () => {
-      const picked = await pickModel(modelsDir(context), await providerSummary(context));
+      const picked = await pickModel(modelsDir(context), await providerSummary(context, service!));
       if (!picked) return;
       await vscode.workspace.getConfiguration('easel').update('model', picked, vscode.ConfigurationTarget.Global);
       log.info(`Model set to ${picked}.`);
@@ -197,12 +197,12 @@ function modelsDir(context: vscode.ExtensionContext): string {
 let probed: Promise<ProviderProbe[]> | undefined;
 
 /** Which execution providers load here, probed once per session and remembered. */
-async function providerSummary(context: vscode.ExtensionContext): Promise<string> {
-  probed ??= probeProviders().then(async (probes) => {
+async function providerSummary(context: vscode.ExtensionContext, generation: GenerationService): Promise<string> {
+  probed ??= generation.probeProviders().then(async (probes) => {
     await context.globalState.update('easel.providerProbe', probes);
     return probes;
   });
-  const probes = await probed;
+  const probes = await probed.catch(() => [] as ProviderProbe[]);
   return probes.map((probe) => `${probe.provider} ${probe.works ? '✓' : '✗'}`).join(' · ');
 }
 

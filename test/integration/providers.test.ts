@@ -26,3 +26,22 @@ test('an explicit provider that this build lacks is refused with the setting nam
   const { demo } = await fixtureModels();
   await assert.rejects(createSessionWithProvider(`${demo}/unet/model.onnx`, 'coreml'), (error) => isEaselError(error) && /coreml|easel\.executionProvider/i.test(error.message));
 });
+
+test('the extension asks the worker for the probe: ONNX Runtime never loads in the host', async () => {
+  const { createService } = await import('../helpers/service.ts');
+  const service = createService();
+  try {
+    const probes = await service.probeProviders();
+    assert.deepEqual(probes.map((probe) => probe.provider), candidateProviders());
+    assert.equal(probes.find((probe) => probe.provider === 'cpu')?.works, true);
+  } finally {
+    await service.dispose();
+  }
+  const { readFileSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  for (const bundle of ['extension.js', 'cli.js']) {
+    const code = readFileSync(resolve(import.meta.dirname, '..', '..', 'dist', bundle), 'utf8');
+    assert.equal(code.includes('require("onnxruntime-node")'), false, `${bundle} does not load ONNX Runtime`);
+    assert.equal(code.includes('require("sharp")'), false, `${bundle} does not load sharp`);
+  }
+});

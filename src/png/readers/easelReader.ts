@@ -1,6 +1,6 @@
 import { isSamplerName, isScheduleType } from '../../engine/samplers/index.ts';
 import type { ImageParameters } from '../imageParameters.ts';
-import { EASEL_SCHEMA } from '../writeMetadata.ts';
+import { EASEL_SCHEMA } from '../keywords.ts';
 import { numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';
 
 /** Our own `easel` chunk; anything of the wrong shape is reported, never trusted. */

@@ -1,0 +1,71 @@
+import { EaselError } from './errors.ts';
+import type { LoadedModel } from './modelSessions.ts';
+import { MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
+import { isSamplerName, isScheduleType } from './samplers/index.ts';
+import type { SamplerName, ScheduleType } from './samplers/sampler.ts';
+
+export interface GenerationParams {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  cfgScale: number;
+  seed: bigint;
+  sampler: SamplerName;
+  schedule: ScheduleType;
+  width: number;
+  height: number;
+  rng: RngSource;
+  batchCount: number;
+}
+
+export const MAX_BATCH_COUNT = 64;
+export const MAX_STEPS = 500;
+export const MAX_DIMENSION = 2048;
+
+/** Checks and completes a request; every problem is a sentence naming the setting. */
+export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & { seed?: number | bigint | string }, model?: LoadedModel): GenerationParams {
+  const fail = (message: string): never => {
+    throw new EaselError('INVALID_REQUEST', message);
+  };
+  const native = model?.signature.fixedLatentSize
+    ? { width: model.signature.fixedLatentSize[1] * 8, height: model.signature.fixedLatentSize[0] * 8 }
+    : { width: model?.folder.nativeSize ?? 512, height: model?.folder.nativeSize ?? 512 };
+  const prompt = input.prompt ?? '';
+  if (typeof prompt !== 'string') fail('The prompt must be text.');
+  const negativePrompt = input.negativePrompt ?? '';
+  if (typeof negativePrompt !== 'string') fail('The negative prompt must be text.');
+  const steps = input.steps ?? 20;
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) fail(`Steps must be a whole number from 1 to ${MAX_STEPS}, got ${steps}.`);
+  const cfgScale = input.cfgScale ?? 7;
+  if (typeof cfgScale !== 'number' || !Number.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) fail(`CFG scale must be a number from 0 to 100, got ${cfgScale}.`);
+  const sampler = input.sampler ?? 'Euler a';
+  if (!isSamplerName(sampler)) fail(`Unknown sampler "${String(sampler)}".`);
+  const schedule = input.schedule ?? 'Automatic';
+  if (!isScheduleType(schedule)) fail(`Unknown schedule type "${String(schedule)}"; use Automatic or Karras.`);
+  const rng = input.rng ?? 'cpu';
+  if (rng !== 'cpu' && rng !== 'gpu') fail(`RNG source must be "cpu" or "gpu", got "${String(rng)}".`);
+  const width = input.width ?? native.width;
+  const height = input.height ?? native.height;
+  for (const [name, value] of [['Width', width], ['Height', height]] as const) {
+    if (!Number.isInteger(value) || value < 8 || value > MAX_DIMENSION) fail(`${name} must be a whole number of pixels from 8 to ${MAX_DIMENSION}, got ${value}.`);
+    if (value % 8 !== 0) fail(`${name} must be a multiple of 8, got ${value} (try ${Math.max(8, Math.round(value / 8) * 8)}).`);
+  }
+  if (model?.signature.fixedLatentSize && (width !== native.width || height !== native.height)) {
+    fail(`This model was exported for ${native.width}×${native.height} only; ${width}×${height} was asked for.`);
+  }
+  const batchCount = input.batchCount ?? 1;
+  if (!Number.isInteger(batchCount) || batchCount < 1 || batchCount > MAX_BATCH_COUNT) fail(`Batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${batchCount}.`);
+  let seed: bigint;
+  try {
+    seed = normaliseSeed(typeof input.seed === 'string' ? BigInt(input.seed) : input.seed ?? randomSeed());
+  } catch {
+    return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
+  }
+  if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
+  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount };
+}
+
+export function randomSeed(): bigint {
+  return BigInt(Math.floor(Math.random() * 2 ** 32));
+}
+
