@@ -7,7 +7,7 @@ import { resolveOutputFolder } from '../png/outputPath.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
 import { stripCommentSyntax } from '../text/commentText.ts';
-import { imageReference, linkTarget } from '../text/imageReference.ts';
+import { imageReference } from '../text/imageReference.ts';
 import { readConfiguration } from './configuration.ts';
 import { GenerationController, relativeToDocument } from './generationController.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
@@ -69,7 +69,7 @@ export function activate(context: vscode.ExtensionContext): void {
           await vscode.commands.executeCommand('revealInExplorer', uri);
           break;
         case 'copyMarkdown':
-          await vscode.env.clipboard.writeText(`![${record.settings.prompt.replace(/([\\[\]])/g, '\\$1').slice(0, 200)}](${linkTarget(record.relativePath)})`);
+          await vscode.env.clipboard.writeText(imageReference('markdown', record.relativePath, record.settings.prompt, 'markdown')!);
           void vscode.window.setStatusBarMessage('Easel: Markdown link copied', 3000);
           break;
         case 'copyParameters':

@@ -225,7 +225,7 @@ export class GenerationController implements vscode.Disposable {
     const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, `${config.fileNameTemplate}${suffix}`, {
       date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: basename(config.model), index: file.index,
     }, file.png);
-    const relativePath = relative(folder.uri.fsPath, path).split('\\').join('/');
+    const relativePath = posixRelative(folder.uri.fsPath, path);
     const id = `img-${this.nextImage++}`;
     const parameters = formatInfotext({ ...settings, seed: file.seed, modelHash: file.modelHash, modelName: basename(config.model) });
     await this.remember(id, { path, relativePath, settings, seed: file.seed, parameters });
@@ -275,5 +275,10 @@ export class GenerationController implements vscode.Disposable {
 
 /** A path from a document's folder to an image, with forward slashes. */
 export function relativeToDocument(document: vscode.Uri, image: vscode.Uri): string {
-  return relative(dirname(document.fsPath), image.fsPath).split('\\').join('/');
+  return posixRelative(dirname(document.fsPath), image.fsPath);
+}
+
+/** A relative path with forward slashes, as links and settings write it on every OS. */
+function posixRelative(from: string, to: string): string {
+  return relative(from, to).split('\\').join('/');
 }
