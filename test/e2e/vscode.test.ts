@@ -74,6 +74,18 @@ async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: join(RESULTS, `${name}.png`) });
 }
 
+/** Types into a toolkit text field and waits until the component itself holds the value. */
+async function setField(id: string, value: string): Promise<void> {
+  const field = panel().locator(`vscode-text-field#${id}`);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await field.locator('input').fill(value);
+    await field.locator('input').press('Tab');
+    if ((await field.evaluate((element) => (element as unknown as { value: string }).value)) === value) return;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`The ${id} field did not take the value ${value}`);
+}
+
 async function openFile(name: string): Promise<void> {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
@@ -192,8 +204,7 @@ test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled �
 
 test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, flow('4-cancel', async () => {
   await runCommand('Easel: Generate Image');
-  await panel().locator('vscode-text-field#steps input').fill('400');
-  await panel().locator('vscode-text-field#steps input').press('Tab');
+  await setField('steps', '400');
   const before = pngsIn(join(workspace, OUTPUT));
   await panel().locator('#generate').click();
   await panel().locator('#progress-text', { hasText: /step [2-9]\/400/ }).waitFor({ timeout: 60_000 });
