@@ -13,7 +13,7 @@ interface ReferenceCase {
   sum: number;
 }
 
-const referenceDir = join(import.meta.dirname, '..', '..', '..', 'shared', 'reference');
+const referenceDir = join(import.meta.dirname, '..', 'reference');
 
 function loadCases(file: string): ReferenceCase[] {
   return JSON.parse(readFileSync(join(referenceDir, file), 'utf8')).cases;
