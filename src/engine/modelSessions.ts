@@ -1,11 +1,13 @@
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
+import { float32ToFloat16 } from './float16.ts';
 import type { ComponentName, ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
 export type FloatType = 'float32' | 'float16';
 export type TimestepType = 'int64' | 'int32' | 'float32' | 'float16';
+export type TimestepShape = 'scalar' | 'one' | 'batch';
 
 /** What the engine learned from each session's metadata, so it feeds each export what it expects. */
 export interface ModelSignature {
@@ -14,8 +16,12 @@ export interface ModelSignature {
   textOutputType: FloatType;
   sampleType: FloatType;
   timestepType: TimestepType;
-  /** `[1]` or scalar timestep (false) versus one per batch item (true). */
-  timestepPerItem: boolean;
+  /**
+   * The timestep's declared shape: `scalar` (rank 0, current Optimum), `one` (`[1]`, diffusers'
+   * conversion script) or `batch` (a dynamic first dimension: one per batch item). ONNX Runtime does
+   * not reject a rank mismatch, the UNet fails inside, so the feed must match exactly.
+   */
+  timestepShape: TimestepShape;
   contextType: FloatType;
   unetOutputType: FloatType;
   /** Latent height and width when the export fixes them. */
@@ -87,13 +93,32 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
     textOutputType: textOutput.type,
     sampleType: sample.type,
     timestepType: timestep.type,
-    timestepPerItem: !(timestep.shape.length === 0 || timestep.shape[0] === 1),
+    timestepShape: timestep.shape.length === 0 ? 'scalar' : timestep.shape[0] === 1 ? 'one' : 'batch',
     contextType: context.type,
     unetOutputType: unetOut.type,
     fixedLatentSize: typeof height === 'number' && typeof width === 'number' ? [height, width] : undefined,
     decoderInputType: latent.type,
     decoderOutputType: decoded.type,
   };
+}
+
+/**
+ * The UNet's `timestep` feed in the dtype and shape the export declares. diffusers builds
+ * `np.array([t], dtype)`, so integer exports get the truncated timestep.
+ */
+export function timestepTensor(signature: Pick<ModelSignature, 'timestepType' | 'timestepShape'>, value: number, batch: number): ort.Tensor {
+  const dims = signature.timestepShape === 'scalar' ? [] : [signature.timestepShape === 'batch' ? batch : 1];
+  const count = signature.timestepShape === 'batch' ? batch : 1;
+  switch (signature.timestepType) {
+    case 'int64':
+      return new ort.Tensor('int64', new BigInt64Array(count).fill(BigInt(Math.trunc(value))), dims);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(count).fill(Math.trunc(value)), dims);
+    case 'float16':
+      return new ort.Tensor('float16', float32ToFloat16(new Float32Array(count).fill(value)), dims);
+    default:
+      return new ort.Tensor('float32', new Float32Array(count).fill(value), dims);
+  }
 }
 
 /** Creates the three sessions from their file paths (weights stay in ONNX Runtime) and checks them. */

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
-import type { LoadedModel, FloatType, TimestepType } from './modelSessions.ts';
+import { timestepTensor, type LoadedModel, type FloatType } from './modelSessions.ts';
 import { latentPreview, type PreviewImage } from './preview.ts';
 import { createNoiseGenerator } from './rng.ts';
 import { createSampler } from './samplers/index.ts';
@@ -56,20 +56,6 @@ function readFloats(tensor: ort.Tensor): Float32Array {
   if (tensor.type === 'float16') return float16ToFloat32(tensor.data as Uint16Array);
   if (tensor.type === 'float32') return tensor.data as Float32Array;
   throw new EaselError('INFERENCE_FAILED', `The model returned ${tensor.type} where float32 or float16 was expected.`);
-}
-
-/** diffusers builds `np.array([t], dtype)`; integer exports therefore get the truncated timestep. */
-function timestepTensor(type: TimestepType, value: number, count: number): ort.Tensor {
-  switch (type) {
-    case 'int64':
-      return new ort.Tensor('int64', new BigInt64Array(count).fill(BigInt(Math.trunc(value))), [count]);
-    case 'int32':
-      return new ort.Tensor('int32', new Int32Array(count).fill(Math.trunc(value)), [count]);
-    case 'float16':
-      return new ort.Tensor('float16', float32ToFloat16(new Float32Array(count).fill(value)), [count]);
-    default:
-      return new ort.Tensor('float32', new Float32Array(count).fill(value), [count]);
-  }
 }
 
 function cancelled(): EaselError {
@@ -143,7 +129,7 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
       const modelInput = guided ? concatenate(scaled, scaled) : scaled;
       const feeds = {
         sample: floatTensor(signature.sampleType, modelInput, [modelBatch, 4, latentHeight, latentWidth]),
-        timestep: timestepTensor(signature.timestepType, timestep, signature.timestepPerItem ? modelBatch : 1),
+        timestep: timestepTensor(signature, timestep, modelBatch),
         encoder_hidden_states: contextTensor,
       };
       const runStart = performance.now();

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import type { LoadedModel } from '../../src/engine/modelSessions.ts';
+import { timestepTensor, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/float16.ts';
 import { alphasCumprod, trainingSigmas } from '../../src/engine/samplers/noiseSchedule.ts';
 
@@ -16,15 +16,9 @@ export async function analyticTarget(model: LoadedModel, prompt: string, latentH
   const size = 4 * latentHeight * latentWidth;
   const f16 = model.signature.sampleType === 'float16';
   const zeros = new Float32Array(size);
-  const timestepTensor = {
-    int64: () => new ort.Tensor('int64', BigInt64Array.of(BigInt(timestep)), [1]),
-    int32: () => new ort.Tensor('int32', Int32Array.of(timestep), [1]),
-    float16: () => new ort.Tensor('float16', float32ToFloat16(Float32Array.of(timestep)), [1]),
-    float32: () => new ort.Tensor('float32', Float32Array.of(timestep), [1]),
-  }[model.signature.timestepType]();
   const result = await model.unet.run({
     sample: f16 ? new ort.Tensor('float16', float32ToFloat16(zeros), [1, 4, latentHeight, latentWidth]) : new ort.Tensor('float32', zeros, [1, 4, latentHeight, latentWidth]),
-    timestep: timestepTensor,
+    timestep: timestepTensor(model.signature, timestep, 1),
     encoder_hidden_states: hidden,
   });
   const output = result.out_sample.type === 'float16' ? float16ToFloat32(result.out_sample.data as Uint16Array) : (result.out_sample.data as Float32Array);

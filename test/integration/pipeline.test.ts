@@ -1,5 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate, validateParams, type GenerationParams } from '../../src/engine/pipeline.ts';
@@ -10,8 +11,11 @@ import { fixtureModels } from '../helpers/fixtures.ts';
 const loaded: LoadedModel[] = [];
 let folders: Record<string, string>;
 
+/** A real-architecture SD 1.x model exported in Optimum's current layout (see test/reference/img2img_inpaint/README.md). */
+const realOptimumMain = fileURLToPath(new URL('../reference/img2img_inpaint/model-optimum-main', import.meta.url));
+
 async function open(variant: string): Promise<LoadedModel> {
-  const model = await loadModel(await inspectModelFolder(folders[variant]), 'cpu');
+  const model = await loadModel(await inspectModelFolder(folders[variant] ?? variant), 'cpu');
   loaded.push(model);
   return model;
 }
@@ -104,7 +108,7 @@ test('v-prediction model converges (trailing spacing, "!" padding)', async () =>
   }
 });
 
-for (const variant of ['optimum-int64', 'int32-timestep', 'float16-timestep', 'float16-io']) {
+for (const variant of ['optimum-int64', 'optimum-main', 'int32-timestep', 'float16-timestep', 'float16-io']) {
   test(`${variant}: signature is read and the image matches the float32 model's`, async () => {
     const model = await open(variant);
     const reference = await open('demo');
@@ -119,7 +123,9 @@ for (const variant of ['optimum-int64', 'int32-timestep', 'float16-timestep', 'f
 test('the signature records what each export expects', async () => {
   const int64 = await open('optimum-int64');
   assert.equal(int64.signature.timestepType, 'int64');
-  assert.equal(int64.signature.timestepPerItem, false);
+  assert.equal(int64.signature.timestepShape, 'one');
+  assert.equal((await open('demo')).signature.timestepShape, 'batch');
+  assert.equal((await open('optimum-main')).signature.timestepShape, 'scalar');
   const half = await open('float16-io');
   assert.equal(half.signature.sampleType, 'float16');
   assert.equal(half.signature.timestepType, 'float16');
@@ -182,4 +188,26 @@ test('invalid requests are refused with the setting named', async () => {
   assert.throws(() => validateParams({ prompt: 'x', sampler: 'Heun' as never }, model), /Unknown sampler "Heun"/);
   assert.throws(() => validateParams({ prompt: 'x', seed: -5 }, model), /Seed must be a whole number/);
   assert.throws(() => validateParams({ prompt: 'x', cfgScale: Number.NaN }, model), /CFG scale/);
+});
+
+test('a rank-0 timestep export (current Optimum) gets a scalar and generates the same pixels as a [1] export', async () => {
+  const scalar = await open('optimum-main');
+  const one = await open('optimum-int64');
+  for (const sampler of ['DPM++ 2M', 'DDIM'] as const) {
+    const params = small({ sampler, steps: 6, cfgScale: 5, negativePrompt: 'night' });
+    const [image] = await generate(scalar, validateParams(params, scalar));
+    const [expected] = await generate(one, validateParams(params, one));
+    assert.deepEqual(image.rgb, expected.rgb, sampler);
+  }
+});
+
+test('a real Optimum-main export (rank-0 float timestep, diffusers UNet2DConditionModel) runs text-to-image', async () => {
+  const model = await open(realOptimumMain);
+  assert.equal(model.signature.timestepShape, 'scalar');
+  const params = validateParams({ prompt: 'a red fox in the snow', negativePrompt: 'blurry', width: 64, height: 64, steps: 3, seed: 5n, sampler: 'Euler a', cfgScale: 7 }, model);
+  const [image] = await generate(model, params);
+  const [again] = await generate(model, params);
+  assert.deepEqual(again.rgb, image.rgb);
+  assert.ok(image.latents.every(Number.isFinite));
+  assert.ok(new Set(image.rgb).size > 50, 'a real image, not a flat one');
 });
