@@ -11,7 +11,9 @@ export type EaselErrorCode =
   | 'WORKER_CRASHED'
   | 'PROTOCOL_ERROR'
   | 'OUTPUT_FAILED'
-  | 'PNG_INVALID';
+  | 'PNG_INVALID'
+  | 'CHECKPOINT_INVALID'
+  | 'CHECKPOINT_UNSUPPORTED';
 
 export class EaselError extends Error {
   constructor(readonly code: EaselErrorCode, message: string, options?: { cause?: unknown }) {
