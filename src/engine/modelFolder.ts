@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EaselError } from './errors.ts';
-import { parseSchedulerConfig, type SchedulerConfig } from './samplers/schedulerConfig.ts';
+import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } from './samplers/schedulerConfig.ts';
 
 export const REQUIRED_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
 export const OPTIONAL_COMPONENTS = ['vae_encoder', 'safety_checker'] as const;
@@ -15,7 +15,8 @@ export interface ModelFolder {
   /** model.onnx path of each component present. */
   components: Partial<Record<ComponentName, string>>;
   tokenizerDir: string;
-  scheduler: SchedulerConfig;
+  /** The keys scheduler_config.json holds (SD 1.x's when the file is missing); each sampler fills in the rest. */
+  scheduler: SchedulerFile;
   /** VAE latent scaling factor (0.18215 for SD 1.x/2.x). */
   scalingFactor: number;
   /** Native resolution from unet/config.json sample_size × 8, else 512. */
@@ -79,7 +80,7 @@ export async function inspectModelFolder(root: string): Promise<ModelFolder> {
     }
   }
   const schedulerPath = join(root, 'scheduler', 'scheduler_config.json');
-  const scheduler = parseSchedulerConfig(await readJsonObject(schedulerPath, false) ?? {}, schedulerPath);
+  const scheduler = parseSchedulerConfig(await readJsonObject(schedulerPath, false) ?? DEFAULT_SCHEDULER_CONFIG, schedulerPath);
   const vaeConfig = (await readJsonObject(join(root, 'vae_decoder', 'config.json'), false))
     ?? (await readJsonObject(join(root, 'vae', 'config.json'), false));
   const scaling = vaeConfig?.scaling_factor;

@@ -55,7 +55,7 @@ async function describe(path: string): Promise<ModelEntry> {
     const inputs = await readOnnxInputTypes(folder.components.unet!);
     const sampleType = inputs?.sample;
     return {
-      path, name, valid: true, sizeBytes, family, nativeSize: folder.nativeSize, prediction: folder.scheduler.prediction_type,
+      path, name, valid: true, sizeBytes, family, nativeSize: folder.nativeSize, prediction: folder.scheduler.prediction_type ?? 'epsilon',
       weightType: sampleType === 'float16' ? 'fp16' : sampleType === 'float32' ? 'fp32' : 'unknown', hasSafetyChecker: folder.components.safety_checker !== undefined,
     };
   } catch (error) {

@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { timestepTensor, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/float16.ts';
 import { alphasCumprod, trainingSigmas } from '../../src/engine/samplers/noiseSchedule.ts';
+import { DEFAULT_SCHEDULER_CONFIG } from '../../src/engine/samplers/schedulerConfig.ts';
 
 /**
  * The analytic UNet's target x₀ for a prompt, read back from the model itself: at x = 0 its
@@ -12,7 +13,8 @@ export async function analyticTarget(model: LoadedModel, prompt: string, latentH
   const text = await model.textEncoder.run({ input_ids: new ort.Tensor('int32', ids, [1, ids.length]) });
   const hidden = text.last_hidden_state;
   const timestep = 500;
-  const sigma = trainingSigmas(alphasCumprod(model.folder.scheduler))[timestep];
+  // The fixture's scheduler_config.json holds every key, so its schedule needs no sampler's defaults.
+  const sigma = trainingSigmas(alphasCumprod({ ...DEFAULT_SCHEDULER_CONFIG, ...model.folder.scheduler }))[timestep];
   const size = 4 * latentHeight * latentWidth;
   const f16 = model.signature.sampleType === 'float16';
   const zeros = new Float32Array(size);

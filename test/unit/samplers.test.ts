@@ -98,7 +98,7 @@ test('scheduler_config.json is read with diffusers\' keys and wrong types are na
   const config = parseSchedulerConfig({ _class_name: 'EulerDiscreteScheduler', prediction_type: 'v_prediction', timestep_spacing: 'trailing', steps_offset: 0 });
   assert.equal(config.prediction_type, 'v_prediction');
   assert.equal(config.timestep_spacing, 'trailing');
-  assert.equal(config.beta_schedule, 'scaled_linear');
+  assert.equal(config.beta_schedule, undefined, 'a missing key stays missing until a sampler fills it');
   assert.throws(() => parseSchedulerConfig({ beta_schedule: 'cosine' }), /"beta_schedule" is "cosine"/);
   assert.throws(() => parseSchedulerConfig({ num_train_timesteps: 'many' }), /"num_train_timesteps" must be an integer/);
   assert.throws(() => parseSchedulerConfig([]), /JSON object/);

@@ -1,9 +1,9 @@
 import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
-import type { Sampler, SamplerOptions } from './sampler.ts';
-import { predictOriginalFromAlpha } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
+import { clipSample, predictOriginalFromAlpha } from './sampler.ts';
 
 /** diffusers' DDIMScheduler with η = 0 (deterministic). */
-export function createDdim({ config, steps }: SamplerOptions): Sampler {
+export function createDdim({ config, steps }: SamplerSetup): Sampler {
   const alphaAt = alphaProductAt(config);
   const timesteps = spacedTimesteps(config, steps, false);
   const stride = Math.floor(config.num_train_timesteps / steps);
@@ -22,10 +22,7 @@ export function createDdim({ config, steps }: SamplerOptions): Sampler {
       predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, alphaProd, predicted);
       const sqrtAlpha = Math.sqrt(alphaProd);
       const sqrtBeta = Math.sqrt(1 - alphaProd);
-      if (config.clip_sample) {
-        const range = config.clip_sample_range;
-        for (let i = 0; i < predicted.length; i++) predicted[i] = Math.min(range, Math.max(-range, predicted[i]));
-      }
+      if (config.clip_sample) clipSample(predicted, config.clip_sample_range);
       const sqrtAlphaPrevious = Math.sqrt(alphaProdPrevious);
       const directionScale = Math.sqrt(1 - alphaProdPrevious);
       const next = new Float32Array(sample.length);

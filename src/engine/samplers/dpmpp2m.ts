@@ -1,5 +1,5 @@
 import { alphasCumprod, interpolate, karrasSigmas, roundHalfEven, sigmaToTimestep, trainingSigmas } from './noiseSchedule.ts';
-import type { Sampler, SamplerOptions } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
 import type { SchedulerConfig } from './schedulerConfig.ts';
 
 const f32 = Math.fround;
@@ -21,21 +21,28 @@ function multistepTimesteps(config: SchedulerConfig, steps: number): Float64Arra
   return out;
 }
 
-function alphaSigma(sigma: number): [alpha: number, sigmaT: number] {
-  const alpha = 1 / Math.sqrt(sigma * sigma + 1);
-  return [alpha, sigma * alpha];
+/**
+ * α and σₜ of a σ, and λ = log α − log σₜ, rounded to float32 at each operation as diffusers' float32
+ * tensors are: h = λₜ − λₛ is a small difference of large values, so its rounding shows in the result.
+ */
+function alphaSigma(sigma: number): [alpha: number, sigmaT: number, lambda: number] {
+  const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+  const sigmaT = f32(sigma * alpha);
+  return [alpha, sigmaT, f32(f32(Math.log(alpha)) - f32(Math.log(sigmaT)))];
 }
 
 /**
  * diffusers' DPMSolverMultistepScheduler as A1111's "DPM++ 2M": algorithm dpmsolver++, order 2,
  * midpoint solver, final σ = 0 with a first-order last step. Latents stay in VP space (x = α·x₀ + σₜ·ε),
- * so the initial noise is not scaled and the model input is the sample itself.
+ * so the initial noise is not scaled and the model input is the sample itself. Each operation rounds to
+ * float32 as diffusers' tensors do: x₀ = (x − σₜ·ε)/α cancels large terms, and the second-order
+ * difference of x₀ carries that rounding into every later step.
  */
-export function createDpmpp2m({ config, steps, schedule }: SamplerOptions): Sampler {
-  const table = trainingSigmas(alphasCumprod(config));
+export function createDpmpp2m({ config, steps, schedule }: SamplerSetup): Sampler {
+  const table = trainingSigmas(alphasCumprod(config, true));
   let timesteps = multistepTimesteps(config, steps);
   let stepSigmas: Float64Array;
-  if (schedule === 'Karras') {
+  if (schedule === 'Karras' || config.use_karras_sigmas) {
     const logSigmas = table.map((sigma) => f32(Math.log(sigma)));
     stepSigmas = karrasSigmas(table[0], table[table.length - 1], steps);
     timesteps = stepSigmas.map((sigma) => roundHalfEven(sigmaToTimestep(sigma, logSigmas)));
@@ -44,6 +51,9 @@ export function createDpmpp2m({ config, steps, schedule }: SamplerOptions): Samp
   }
   const sigmas = new Float64Array(steps + 1);
   for (let i = 0; i < steps; i++) sigmas[i] = f32(stepSigmas[i]);
+  sigmas[steps] = config.final_sigmas_type === 'sigma_min' ? table[0] : 0;
+  // diffusers' lower_order_final: the last step is first order when it ends at σ = 0, and for short runs.
+  const firstOrderLast = config.final_sigmas_type === 'zero' || config.euler_at_final || (config.lower_order_final && steps < 15);
 
   const history: Float32Array[] = [];
   let lowerOrderCount = 0;
@@ -54,34 +64,32 @@ export function createDpmpp2m({ config, steps, schedule }: SamplerOptions): Samp
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
     step(modelOutput, index, sample) {
-      const [alphaS0, sigmaS0] = alphaSigma(sigmas[index]);
+      const [alphaS0, sigmaS0, lambdaS0] = alphaSigma(sigmas[index]);
       const denoised = new Float32Array(sample.length);
       if (config.prediction_type === 'epsilon') {
-        for (let i = 0; i < denoised.length; i++) denoised[i] = (sample[i] - sigmaS0 * modelOutput[i]) / alphaS0;
+        for (let i = 0; i < denoised.length; i++) denoised[i] = f32(sample[i] - f32(sigmaS0 * modelOutput[i])) / alphaS0;
       } else {
-        for (let i = 0; i < denoised.length; i++) denoised[i] = alphaS0 * sample[i] - sigmaS0 * modelOutput[i];
+        for (let i = 0; i < denoised.length; i++) denoised[i] = f32(alphaS0 * sample[i]) - f32(sigmaS0 * modelOutput[i]);
       }
       history.push(denoised);
       if (history.length > 2) history.shift();
 
-      const [alphaT, sigmaT] = alphaSigma(sigmas[index + 1]);
-      const lambdaT = Math.log(alphaT) - Math.log(sigmaT);
-      const lambdaS0 = Math.log(alphaS0) - Math.log(sigmaS0);
-      const h = lambdaT - lambdaS0;
-      const sampleScale = sigmaT / sigmaS0;
-      const denoisedScale = alphaT * (Math.exp(-h) - 1);
-      const isLastStep = index === steps - 1;
+      const [alphaT, sigmaT, lambdaT] = alphaSigma(sigmas[index + 1]);
+      const h = f32(lambdaT - lambdaS0);
+      const sampleScale = f32(sigmaT / sigmaS0);
+      const denoisedScale = f32(alphaT * f32(f32(Math.exp(-h)) - 1));
+      const isLastStep = index === steps - 1 && firstOrderLast;
       const next = new Float32Array(sample.length);
       if (lowerOrderCount < 1 || isLastStep) {
-        for (let i = 0; i < next.length; i++) next[i] = sampleScale * sample[i] - denoisedScale * denoised[i];
+        for (let i = 0; i < next.length; i++) next[i] = f32(sampleScale * sample[i]) - f32(denoisedScale * denoised[i]);
       } else {
-        const [alphaS1, sigmaS1] = alphaSigma(sigmas[index - 1]);
-        const lambdaS1 = Math.log(alphaS1) - Math.log(sigmaS1);
-        const ratio = (lambdaS0 - lambdaS1) / h;
+        const [, , lambdaS1] = alphaSigma(sigmas[index - 1]);
+        const inverseRatio = f32(1 / f32(f32(lambdaS0 - lambdaS1) / h));
+        const differenceScale = f32(0.5 * denoisedScale);
         const previous = history[0];
         for (let i = 0; i < next.length; i++) {
-          const difference = (denoised[i] - previous[i]) / ratio;
-          next[i] = sampleScale * sample[i] - denoisedScale * denoised[i] - 0.5 * denoisedScale * difference;
+          const difference = f32(inverseRatio * f32(denoised[i] - previous[i]));
+          next[i] = f32(f32(sampleScale * sample[i]) - f32(denoisedScale * denoised[i])) - f32(differenceScale * difference);
         }
       }
       if (lowerOrderCount < 2) lowerOrderCount++;

@@ -1,10 +1,10 @@
-import type { Sampler, SamplerOptions } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
 import { predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
 import { discreteSigmaSchedule } from './sigmaSchedule.ts';
 
 /** diffusers' EulerDiscreteScheduler without churn: x ← x + (σᵢ₊₁ − σᵢ)·(x − x̂₀)/σᵢ. */
-export function createEuler({ config, steps, schedule }: SamplerOptions): Sampler {
-  const { timesteps, sigmas, initNoiseSigma } = discreteSigmaSchedule(config, steps, schedule === 'Karras');
+export function createEuler({ config, steps, schedule }: SamplerSetup): Sampler {
+  const { timesteps, sigmas, initNoiseSigma } = discreteSigmaSchedule(config, steps, schedule === 'Karras' || config.use_karras_sigmas);
   let predicted = new Float32Array(0);
   return {
     name: 'Euler',

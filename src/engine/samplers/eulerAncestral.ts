@@ -1,4 +1,4 @@
-import type { Sampler, SamplerOptions } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
 import { predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
 import { discreteSigmaSchedule } from './sigmaSchedule.ts';
 
@@ -6,8 +6,8 @@ import { discreteSigmaSchedule } from './sigmaSchedule.ts';
  * diffusers' EulerAncestralDiscreteScheduler: an Euler step down to σ_down, then fresh noise of
  * σ_up. Noise is drawn at every step, the last included, so the generator advances as diffusers'.
  */
-export function createEulerAncestral({ config, steps, schedule }: SamplerOptions): Sampler {
-  const { timesteps, sigmas, initNoiseSigma } = discreteSigmaSchedule(config, steps, schedule === 'Karras');
+export function createEulerAncestral({ config, steps, schedule }: SamplerSetup): Sampler {
+  const { timesteps, sigmas, initNoiseSigma } = discreteSigmaSchedule(config, steps, schedule === 'Karras' || config.use_karras_sigmas);
   let predicted = new Float32Array(0);
   return {
     name: 'Euler a',

@@ -5,12 +5,13 @@ import { createEuler } from './euler.ts';
 import { createEulerAncestral } from './eulerAncestral.ts';
 import { createLcm } from './lcm.ts';
 import { createPlms } from './plms.ts';
-import { SAMPLER_NAMES, SCHEDULE_TYPES, type Sampler, type SamplerName, type SamplerOptions, type ScheduleType } from './sampler.ts';
+import { SAMPLER_NAMES, SCHEDULE_TYPES, type Sampler, type SamplerName, type SamplerOptions, type SamplerSetup, type ScheduleType } from './sampler.ts';
+import { resolveSchedulerConfig } from './schedulerConfig.ts';
 
 export * from './sampler.ts';
 export * from './schedulerConfig.ts';
 
-const FACTORIES: Record<SamplerName, (options: SamplerOptions) => Sampler> = {
+const FACTORIES: Record<SamplerName, (setup: SamplerSetup) => Sampler> = {
   'Euler a': createEulerAncestral,
   Euler: createEuler,
   'DPM++ 2M': createDpmpp2m,
@@ -52,5 +53,5 @@ export function createSampler(name: SamplerName, options: SamplerOptions): Sampl
   }
   const factory = FACTORIES[name];
   if (!factory) throw new EaselError('INVALID_REQUEST', `Unknown sampler "${String(name)}". Choose one of: ${SAMPLER_NAMES.join(', ')}.`);
-  return factory(options);
+  return factory({ ...options, config: resolveSchedulerConfig(name, options.config) });
 }

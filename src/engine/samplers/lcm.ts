@@ -1,7 +1,7 @@
 import { EaselError } from '../errors.ts';
 import { alphaProductAt } from './noiseSchedule.ts';
-import type { Sampler, SamplerOptions } from './sampler.ts';
-import { predictOriginalFromAlpha } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
+import { clipSample, predictOriginalFromAlpha } from './sampler.ts';
 
 const SIGMA_DATA = 0.5;
 
@@ -9,7 +9,7 @@ const SIGMA_DATA = 0.5;
  * diffusers' LCMScheduler: timesteps picked from the distillation schedule (every T / original steps),
  * a consistency-model boundary condition, and fresh noise between steps but not after the last.
  */
-export function createLcm({ config, steps }: SamplerOptions): Sampler {
+export function createLcm({ config, steps }: SamplerSetup): Sampler {
   const alphaAt = alphaProductAt(config);
   const originalSteps = config.original_inference_steps;
   if (steps > originalSteps) {
@@ -34,6 +34,7 @@ export function createLcm({ config, steps }: SamplerOptions): Sampler {
       const cSkip = SIGMA_DATA ** 2 / (scaledTimestep ** 2 + SIGMA_DATA ** 2);
       const cOut = scaledTimestep / Math.sqrt(scaledTimestep ** 2 + SIGMA_DATA ** 2);
       predictOriginalFromAlpha(config.prediction_type, modelOutput, sample, alphaAt(timestep), predicted);
+      if (config.clip_sample) clipSample(predicted, config.clip_sample_range);
       const next = new Float32Array(sample.length);
       for (let i = 0; i < next.length; i++) next[i] = cOut * predicted[i] + cSkip * sample[i];
       if (index === steps - 1) return next;

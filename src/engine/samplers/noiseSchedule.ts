@@ -3,43 +3,71 @@ import type { SchedulerConfig } from './schedulerConfig.ts';
 const f32 = Math.fround;
 
 /**
- * The training noise schedule as diffusers builds it in float32 torch tensors: betas, then
- * alphas_cumprod (torch's CPU cumprod accumulates in double and stores float32).
+ * The training noise schedule as diffusers builds it: betas, then alphas_cumprod. The rounding follows
+ * what diffusers' classes produced for test/reference/diffusers_sampler_loops.json (every σ at an
+ * integer timestep bit-identical): float32 end points, the linspace and the square in double, each
+ * beta stored as float32, and the cumulative product accumulated in double, stored as float32.
+ *
+ * With rescale_betas_zero_snr the betas are rescaled first so that ᾱ reaches 0 at the last training
+ * step; the σ-space samplers (Euler, Euler a, DPM++ 2M) then set that last ᾱ to 2⁻²⁴, as diffusers
+ * does, so σ stays finite (`sigmaSpace`).
  */
-export function alphasCumprod(config: SchedulerConfig): Float64Array {
+export function alphasCumprod(config: SchedulerConfig, sigmaSpace = false): Float64Array {
   const count = config.num_train_timesteps;
-  const betas = new Float64Array(count);
-  if (config.beta_schedule === 'squaredcos_cap_v2') {
+  let betas: Float64Array = new Float64Array(count);
+  if (config.trained_betas) {
+    for (let i = 0; i < count; i++) betas[i] = f32(config.trained_betas[i]);
+  } else if (config.beta_schedule === 'squaredcos_cap_v2') {
     const alphaBar = (t: number) => Math.cos(((t + 0.008) / 1.008) * Math.PI / 2) ** 2;
     for (let i = 0; i < count; i++) betas[i] = f32(Math.min(1 - alphaBar((i + 1) / count) / alphaBar(i / count), 0.999));
   } else {
     const scaled = config.beta_schedule === 'scaled_linear';
-    const start = f32(scaled ? Math.sqrt(config.beta_start) : config.beta_start);
-    const end = f32(scaled ? Math.sqrt(config.beta_end) : config.beta_end);
-    const values = linspaceFloat32(start, end, count);
-    for (let i = 0; i < count; i++) betas[i] = scaled ? f32(values[i] * values[i]) : values[i];
+    const values = linspace(f32(scaled ? Math.sqrt(config.beta_start) : config.beta_start), f32(scaled ? Math.sqrt(config.beta_end) : config.beta_end), count);
+    for (let i = 0; i < count; i++) betas[i] = f32(scaled ? values[i] * values[i] : values[i]);
   }
-  const cumulative = new Float64Array(count);
+  if (config.rescale_betas_zero_snr) betas = rescaleZeroTerminalSnr(betas);
+  const cumulative = cumulativeProduct(betas);
+  if (config.rescale_betas_zero_snr && sigmaSpace) cumulative[count - 1] = 2 ** -24;
+  return cumulative;
+}
+
+function cumulativeProduct(betas: Float64Array): Float64Array {
+  const cumulative = new Float64Array(betas.length);
   let product = 1;
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < betas.length; i++) {
     product *= f32(1 - betas[i]);
     cumulative[i] = f32(product);
   }
   return cumulative;
 }
 
-/** torch.linspace for float32: steps from the start for the first half, from the end for the rest. */
-function linspaceFloat32(start: number, end: number, count: number): Float64Array {
+/** diffusers' rescale_zero_terminal_snr (Lin et al. 2023, algorithm 1) in float32: shift √ᾱ to end at 0, scale it back to start at √ᾱ₀. */
+function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
+  const count = betas.length;
+  const root = cumulativeProduct(betas).map((value) => f32(Math.sqrt(value)));
+  const first = root[0];
+  const last = root[count - 1];
+  const scale = f32(first / f32(first - last));
+  const alphaBar = root.map((value) => {
+    const shifted = f32(f32(value - last) * scale);
+    return f32(shifted * shifted);
+  });
+  const rescaled = new Float64Array(count);
+  rescaled[0] = f32(1 - alphaBar[0]);
+  for (let i = 1; i < count; i++) rescaled[i] = f32(1 - f32(alphaBar[i] / alphaBar[i - 1]));
+  return rescaled;
+}
+
+/** torch.linspace's order of evaluation: from the start for the first half, from the end for the rest. */
+function linspace(start: number, end: number, count: number): Float64Array {
   const out = new Float64Array(count);
   if (count === 1) {
     out[0] = start;
     return out;
   }
-  const step = f32((end - start) / (count - 1));
+  const step = (end - start) / (count - 1);
   const halfway = Math.floor(count / 2);
-  for (let i = 0; i < count; i++) {
-    out[i] = i < halfway ? f32(start + step * i) : f32(end - step * (count - i - 1));
-  }
+  for (let i = 0; i < count; i++) out[i] = i < halfway ? start + step * i : end - step * (count - i - 1);
   return out;
 }
 

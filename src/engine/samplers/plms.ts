@@ -1,12 +1,12 @@
 import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
-import type { Sampler, SamplerOptions } from './sampler.ts';
+import type { Sampler, SamplerSetup } from './sampler.ts';
 
 /**
  * diffusers' PNDMScheduler with skip_prk_steps (A1111's "PLMS"): pseudo linear multistep on ε.
  * The second evaluation repeats the second timestep and averages with the first, so there are
  * N + 1 model evaluations for N steps.
  */
-export function createPlms({ config, steps }: SamplerOptions): Sampler {
+export function createPlms({ config, steps }: SamplerSetup): Sampler {
   const alphaAt = alphaProductAt(config);
   const ascending = spacedTimesteps(config, steps, false).reverse();
   const timesteps = new Float64Array(steps + 1);

@@ -1,4 +1,4 @@
-import type { PredictionType, SchedulerConfig } from './schedulerConfig.ts';
+import type { PredictionType, SchedulerConfig, SchedulerFile } from './schedulerConfig.ts';
 
 /** Sampler names as AUTOMATIC1111 writes them in infotext. */
 export const SAMPLER_NAMES = ['Euler a', 'Euler', 'DPM++ 2M', 'DDIM', 'PLMS', 'LCM'] as const;
@@ -9,6 +9,14 @@ export const SCHEDULE_TYPES = ['Automatic', 'Karras'] as const;
 export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
 
 export interface SamplerOptions {
+  /** The folder's scheduler_config.json keys; each sampler fills the rest with its diffusers class's defaults. */
+  config: SchedulerFile;
+  steps: number;
+  schedule: ScheduleType;
+}
+
+/** What a sampler factory receives: the configuration resolved for that sampler. */
+export interface SamplerSetup {
   config: SchedulerConfig;
   steps: number;
   schedule: ScheduleType;
@@ -72,4 +80,9 @@ export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array 
   const out = new Float32Array(sample.length);
   for (let i = 0; i < out.length; i++) out[i] = sample[i] / denominator;
   return out;
+}
+
+/** diffusers' clip_sample: x̂₀ clamped to ±clip_sample_range, in place. */
+export function clipSample(predicted: Float32Array, range: number): void {
+  for (let i = 0; i < predicted.length; i++) predicted[i] = Math.min(range, Math.max(-range, predicted[i]));
 }
