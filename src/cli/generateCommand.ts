@@ -7,6 +7,7 @@ import { EaselError } from '../engine/errors.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { validateParams } from '../engine/generationParams.ts';
 import { isExecutionProviderChoice } from '../engine/providerNames.ts';
+import type { EmphasisMode } from '../engine/promptSyntax.ts';
 import { parseSamplerName, parseScheduleType } from '../engine/samplers/index.ts';
 import { writeNewFile } from '../png/safeWrite.ts';
 import { GenerationService } from '../service/generationService.ts';
@@ -31,6 +32,8 @@ Options:
   --width W, --height H  multiples of 8 (default: the model's native size)
   --rng cpu|gpu          noise source: cpu = diffusers/torch CPU, gpu = A1111's default (default cpu)
   --batch N              images to make, with seeds seed, seed+1, … (default 1)
+  --emphasis MODE        Original | "No norm" | Ignore | None (default Original): how (word:1.2) weights apply, as A1111;
+                         None reads brackets literally
   --provider NAME        auto | cpu | webgpu | dml | coreml | cuda (default cpu)
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)
   --no-provenance        leave out the IPTC "trained algorithmic media" XMP (on by default)
@@ -71,6 +74,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       height: { type: 'string' },
       rng: { type: 'string' },
       batch: { type: 'string' },
+      emphasis: { type: 'string' },
       provider: { type: 'string' },
       out: { type: 'string' },
       'no-provenance': { type: 'boolean' },
@@ -105,6 +109,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     height: integer('height', values.height),
     rng: values.rng as 'cpu' | 'gpu' | undefined,
     batchCount: integer('batch', values.batch),
+    emphasis: values.emphasis as EmphasisMode | undefined,
   };
   // Checked once without the model so that bad input fails before anything loads.
   validateParams({ ...request, width: request.width ?? 512, height: request.height ?? 512 });
@@ -131,7 +136,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const job = service.generate({
     modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
     seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
-    batchCount, provenance: !values['no-provenance'], safetyChecker: checkerMode,
+    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode,
   });
   process.once('SIGINT', () => job.cancel());
   process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);

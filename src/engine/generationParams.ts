@@ -3,6 +3,7 @@ import type { LoadedModel } from './modelSessions.ts';
 import { MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
 import { isSamplerName, isScheduleType } from './samplers/index.ts';
 import type { SamplerName, ScheduleType } from './samplers/sampler.ts';
+import { DEFAULT_EMPHASIS, EMPHASIS_MODES, isEmphasisMode, parseExtraNetworks, parsePromptAttention, type EmphasisMode } from './promptSyntax.ts';
 
 export interface GenerationParams {
   prompt: string;
@@ -16,6 +17,8 @@ export interface GenerationParams {
   height: number;
   rng: RngSource;
   batchCount: number;
+  /** How `(word:1.2)` weights apply (A1111's Emphasis setting); "None" reads the prompt literally. */
+  emphasis: EmphasisMode;
 }
 
 export const MAX_BATCH_COUNT = 64;
@@ -53,6 +56,14 @@ export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & 
   if (model?.signature.fixedLatentSize && (width !== native.width || height !== native.height)) {
     fail(`This model was exported for ${native.width}×${native.height} only; ${width}×${height} was asked for.`);
   }
+  const emphasis = input.emphasis ?? DEFAULT_EMPHASIS;
+  if (!isEmphasisMode(emphasis)) fail(`Unknown emphasis "${String(emphasis)}"; use ${EMPHASIS_MODES.join(', ')}.`);
+  // Malformed weights and LoRA tags are refused here, before a model is loaded.
+  const promptText = parseExtraNetworks(prompt).text;
+  if (emphasis !== 'None') {
+    parsePromptAttention(promptText);
+    parsePromptAttention(negativePrompt);
+  }
   const batchCount = input.batchCount ?? 1;
   if (!Number.isInteger(batchCount) || batchCount < 1 || batchCount > MAX_BATCH_COUNT) fail(`Batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${batchCount}.`);
   let seed: bigint;
@@ -62,7 +73,7 @@ export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & 
     return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
   }
   if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
-  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount };
+  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis };
 }
 
 export function randomSeed(): bigint {

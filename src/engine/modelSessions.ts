@@ -24,6 +24,8 @@ export interface ModelSignature {
   timestepShape: TimestepShape;
   contextType: FloatType;
   unetOutputType: FloatType;
+  /** Prompt tokens the UNet's encoder_hidden_states takes when the export fixes them (otherwise 77 × chunks). */
+  fixedContextLength?: number;
   /** Latent height and width when the export fixes them. */
   fixedLatentSize?: [number, number];
   decoderInputType: FloatType;
@@ -96,6 +98,7 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
     timestepShape: timestep.shape.length === 0 ? 'scalar' : timestep.shape[0] === 1 ? 'one' : 'batch',
     contextType: context.type,
     unetOutputType: unetOut.type,
+    fixedContextLength: typeof context.shape[1] === 'number' ? context.shape[1] : undefined,
     fixedLatentSize: typeof height === 'number' && typeof width === 'number' ? [height, width] : undefined,
     decoderInputType: latent.type,
     decoderOutputType: decoded.type,

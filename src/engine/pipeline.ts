@@ -6,6 +6,7 @@ import { latentPreview, type PreviewImage } from './preview.ts';
 import { createNoiseGenerator } from './rng.ts';
 import { createSampler } from './samplers/index.ts';
 import type { GenerationParams } from './generationParams.ts';
+import { applyEmphasis, chunkPrompt, padToChunks, parseExtraNetworks, type EmphasisMode } from './promptSyntax.ts';
 
 export * from './generationParams.ts';
 
@@ -62,14 +63,56 @@ function cancelled(): EaselError {
   return new EaselError('CANCELLED', 'Generation was cancelled.');
 }
 
-async function encodePrompt(model: LoadedModel, text: string): Promise<{ embeddings: Float32Array; dims: number[]; truncated: number }> {
-  const { ids, truncatedTokens } = model.tokenizer.encode(text);
-  const input = model.signature.inputIdsType === 'int64'
-    ? new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length])
-    : new ort.Tensor('int32', ids, [1, ids.length]);
-  const result = await runSession(model.textEncoder, { input_ids: input }, 'text_encoder');
-  const output = result[model.signature.textOutput];
-  return { embeddings: readFloats(output), dims: [...output.dims], truncated: truncatedTokens };
+/** One prompt's text-encoder output: `chunks` × 77 tokens of `width` values, emphasis applied. */
+interface EncodedPrompt {
+  hidden: Float32Array;
+  chunks: number;
+  width: number;
+}
+
+/**
+ * sd_hijack_clip's forward: the prompt (without `<lora:…>` tags) in 75-token chunks, each through the
+ * text encoder on its own, weighted, and concatenated along the sequence.
+ */
+async function encodePrompt(model: LoadedModel, text: string, emphasis: EmphasisMode): Promise<EncodedPrompt> {
+  const { chunks } = chunkPrompt(text, model.tokenizer, emphasis);
+  const parts: Float32Array[] = [];
+  let width = 0;
+  for (const chunk of chunks) {
+    const { ids } = chunk;
+    const input = model.signature.inputIdsType === 'int64'
+      ? new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length])
+      : new ort.Tensor('int32', ids, [1, ids.length]);
+    const result = await runSession(model.textEncoder, { input_ids: input }, 'text_encoder');
+    const output = result[model.signature.textOutput];
+    const hidden = Float32Array.from(readFloats(output));
+    width = output.dims[2];
+    applyEmphasis(hidden, chunk.multipliers, emphasis);
+    parts.push(hidden);
+  }
+  const hidden = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
+  parts.reduce((offset, part) => (hidden.set(part, offset), offset + part.length), 0);
+  return { hidden, chunks: chunks.length, width };
+}
+
+/** Prompt and negative prompt as the UNet's encoder_hidden_states: [negative; positive] when guided. */
+async function encodeConditioning(model: LoadedModel, params: GenerationParams, guided: boolean): Promise<ort.Tensor> {
+  const prompt = parseExtraNetworks(params.prompt).text;
+  let positive = await encodePrompt(model, prompt, params.emphasis);
+  let negative = guided ? await encodePrompt(model, params.negativePrompt, params.emphasis) : undefined;
+  if (negative && negative.chunks !== positive.chunks) {
+    const empty = await encodePrompt(model, '', params.emphasis);
+    const chunks = Math.max(positive.chunks, negative.chunks);
+    positive = { ...positive, chunks, hidden: padToChunks(positive.hidden, positive.chunks, chunks, empty.hidden) };
+    negative = { ...negative, chunks, hidden: padToChunks(negative.hidden, negative.chunks, chunks, empty.hidden) };
+  }
+  const tokens = positive.hidden.length / positive.width;
+  const fixed = model.signature.fixedContextLength;
+  if (fixed !== undefined && fixed !== tokens) {
+    throw new EaselError('INVALID_REQUEST', `This model's UNet was exported for ${fixed} prompt tokens, but the prompt needs ${positive.chunks} chunks of 77 (${tokens} tokens). Shorten the prompt (and negative prompt) to 75 tokens, or use an export with a dynamic sequence length.`);
+  }
+  const context = negative ? concatenate(negative.hidden, positive.hidden) : positive.hidden;
+  return floatTensor(model.signature.contextType, context, [negative ? 2 : 1, tokens, positive.width]);
 }
 
 async function runSession(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, component: string): Promise<ort.InferenceSession.ReturnType> {
@@ -98,11 +141,7 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   const signature = model.signature;
   const guided = params.cfgScale > 1;
   const textStart = performance.now();
-  const positive = await encodePrompt(model, params.prompt);
-  const negative = guided ? await encodePrompt(model, params.negativePrompt) : undefined;
-  const context = negative ? concatenate(negative.embeddings, positive.embeddings) : positive.embeddings;
-  const contextDims = [guided ? 2 : 1, positive.dims[1], positive.dims[2]];
-  const contextTensor = floatTensor(signature.contextType, context, contextDims);
+  const contextTensor = await encodeConditioning(model, params, guided);
   const textEncoderMs = performance.now() - textStart;
 
   const latentHeight = params.height / 8;

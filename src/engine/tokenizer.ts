@@ -75,6 +75,8 @@ export class ClipTokenizer {
   readonly bosId: number;
   readonly eosId: number;
   readonly padId: number;
+  /** `,</w>`, where A1111 may end a 75-token chunk early. */
+  readonly commaId?: number;
   private readonly vocab: Map<string, number>;
   private readonly mergeRanks = new Map<string, number>();
   private readonly cache = new Map<string, number[]>();
@@ -91,6 +93,7 @@ export class ClipTokenizer {
     this.bosId = idOf(setting('bos_token') ?? '<|startoftext|>', 'start');
     this.eosId = idOf(setting('eos_token') ?? '<|endoftext|>', 'end');
     this.padId = idOf(setting('pad_token') ?? '<|endoftext|>', 'padding');
+    this.commaId = this.vocab.get(',</w>');
     const configured = files.config?.model_max_length;
     this.maxLength = typeof configured === 'number' && Number.isInteger(configured) && configured >= 2 && configured <= 4096 ? configured : 77;
   }

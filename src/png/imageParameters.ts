@@ -1,3 +1,4 @@
+import type { EmphasisMode } from '../engine/promptSyntax.ts';
 import type { SamplerName, ScheduleType } from '../engine/samplers/sampler.ts';
 
 /** How an image was made, normalised from any tool's metadata. Every field is optional when read. */
@@ -14,6 +15,8 @@ export interface ImageParameters {
   height?: number;
   rng?: 'cpu' | 'gpu';
   batchIndex?: number;
+  /** A1111's Emphasis setting when it is not the default "Original". */
+  emphasis?: EmphasisMode;
   modelName?: string;
   modelHash?: string;
   provider?: string;
@@ -33,8 +36,9 @@ export interface MetadataReadResult {
 }
 
 /** The full record written to our own chunk: everything needed to reproduce the image. */
-export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex'>> {
+export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis'>> {
   batchIndex: number;
+  emphasis?: EmphasisMode;
   modelHash?: string;
   provider?: string;
   appVersion: string;

@@ -1,3 +1,4 @@
+import { DEFAULT_EMPHASIS, isEmphasisMode } from '../engine/promptSyntax.ts';
 import { isSamplerName } from '../engine/samplers/index.ts';
 import type { ImageParameters } from './imageParameters.ts';
 import { withoutUndefined } from './readers/jsonShape.ts';
@@ -23,6 +24,8 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
     ['Model hash', parameters.modelHash],
     ['Model', parameters.modelName],
     ['RNG', parameters.rng === 'cpu' ? 'CPU' : undefined],
+    // A1111 names the emphasis only when it is not the default and a prompt has brackets to apply it to.
+    ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULT_EMPHASIS && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
     ...Object.entries(extra),
     ['Version', parameters.version],
   ];
@@ -80,7 +83,7 @@ export function parseInfotextFields(text: string): ParsedInfotext {
   return { prompt, negativePrompt, fields };
 }
 
-const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Version']);
+const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'Version']);
 
 function positiveNumber(value: string | undefined, integer: boolean): number | undefined {
   if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
@@ -117,6 +120,9 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   const rng = fields.get('RNG');
   parameters.rng = rng === 'CPU' ? 'cpu' : 'gpu';
   if (rng !== undefined && !['CPU', 'GPU', 'NV'].includes(rng)) unmapped.push(`RNG: ${rng}`);
+  const emphasis = fields.get('Emphasis');
+  if (isEmphasisMode(emphasis)) parameters.emphasis = emphasis;
+  else if (emphasis !== undefined) unmapped.push(`Emphasis: ${emphasis}`);
   parameters.modelHash = fields.get('Model hash');
   parameters.modelName = fields.get('Model');
   parameters.appVersion = fields.get('Version');

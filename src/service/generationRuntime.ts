@@ -156,6 +156,7 @@ export class GenerationRuntime {
           const record: EaselRecord = {
             prompt: params.prompt, negativePrompt: params.negativePrompt, steps: params.steps, sampler: params.sampler, schedule: params.schedule,
             cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, batchIndex: image.index,
+            emphasis: params.emphasis === 'Original' ? undefined : params.emphasis,
             modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
           };
           const flagged = safetyMode !== 'off' && checker ? await checker.check(image.rgb, image.width, image.height) : false;

@@ -6,6 +6,7 @@ import type { EaselErrorCode } from '../engine/errors.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { ComponentName } from '../engine/modelFolder.ts';
+import { EMPHASIS_MODES, type EmphasisMode } from '../engine/promptSyntax.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
 
@@ -25,6 +26,7 @@ export interface GenerationRequest {
   height?: number;
   rng?: 'cpu' | 'gpu';
   batchCount?: number;
+  emphasis?: EmphasisMode;
   /** Emit a preview at most every N steps (0: none). */
   previewEvery?: number;
   /** Embed the IPTC provenance XMP (default true). */
@@ -96,6 +98,7 @@ const REQUEST_SHAPE: Shape = {
   height: optional(integer(8, 2048)),
   rng: optional(oneOf(['cpu', 'gpu'])),
   batchCount: optional(integer(1, 64)),
+  emphasis: optional(oneOf(EMPHASIS_MODES)),
   previewEvery: optional(integer(0, 500)),
   provenance: optional((value) => typeof value === 'boolean'),
   safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),

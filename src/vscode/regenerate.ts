@@ -43,6 +43,7 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
   } else if (p.modelName && !p.modelHash && basename(p.modelName) !== current.modelName) {
     notes.push(`The image was made with model ${p.modelName}; the selected model is ${current.modelName}.`);
   }
+  if (p.emphasis && p.emphasis !== 'Original') notes.push(`The image used Emphasis: ${p.emphasis}; the panel applies (word:1.2) weights as A1111's default (Original), so bracketed words may come out differently.`);
   if (metadata.unmapped.length > 0) notes.push(`Not carried over: ${metadata.unmapped.join('; ')}.`);
   if (metadata.problems.length > 0) notes.push(`Problems reading the file: ${metadata.problems.join('; ')}.`);
   return { settings, notes };

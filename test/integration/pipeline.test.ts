@@ -141,6 +141,43 @@ test('a fixed-size export defaults to its size and refuses others', async () => 
   assert.equal(image.rgb.length, 64 * 64 * 3);
 });
 
+test('a prompt past 75 tokens runs in two chunks: words after token 75 still count, the negative prompt is padded', async () => {
+  const model = await open('demo');
+  const filler = Array(80).fill('a').join(' ');
+  const run = async (prompt: string, negativePrompt = '') => (await generate(model, validateParams(small({ prompt, negativePrompt, sampler: 'DDIM', cfgScale: 3 }), model)))[0].rgb;
+  const short = await run('red circle');
+  // The analytic UNet sums embeddings over the sequence (filler and padding embed to 0), so chunked = short.
+  assert.deepEqual(await run(`${filler} red circle`), short, 'the words after token 75 reach the UNet');
+  assert.notDeepEqual(await run(filler), short);
+  // A long negative prompt pads the short prompt instead (and changes the image through guidance).
+  assert.notDeepEqual(await run('red circle', `${filler} night`), short);
+  assert.deepEqual(await run(`red circle BREAK ${filler}`), short, 'BREAK adds a chunk');
+});
+
+test('emphasis weights the token\'s hidden state: (red:1.5) is redder than red, [red] less, "None" reads brackets as text', async () => {
+  const model = await open('demo');
+  const meanRed = async (prompt: string, emphasis: 'Original' | 'No norm' | 'None' = 'No norm') => {
+    const [image] = await generate(model, validateParams(small({ prompt, sampler: 'DDIM', cfgScale: 1, emphasis }), model));
+    let sum = 0;
+    for (let i = 0; i < image.rgb.length; i += 3) sum += image.rgb[i];
+    return sum / (image.rgb.length / 3);
+  };
+  const plain = await meanRed('red circle');
+  assert.ok(await meanRed('(red:1.5) circle') > plain + 3);
+  assert.ok(await meanRed('[red] circle') < plain - 2);
+  assert.ok(await meanRed('(red:1.5) circle', 'Original') !== await meanRed('(red:1.5) circle'), 'Original rescales to the unweighted mean');
+  assert.equal(await meanRed('(red:1.5) circle', 'None'), await meanRed('red:1.5 circle', 'None'), 'None: brackets are literal (and embed to 0 here)');
+});
+
+test('an export with a fixed prompt length refuses a two-chunk prompt with a clear error', async () => {
+  const model = await open('fixed-size');
+  assert.equal(model.signature.fixedContextLength, 77);
+  const params = validateParams({ prompt: Array(80).fill('red').join(' '), steps: 2 }, model);
+  await assert.rejects(generate(model, params), /exported for 77 prompt tokens, but the prompt needs 2 chunks of 77 \(154 tokens\)/);
+  const [image] = await generate(model, validateParams({ prompt: 'red circle', steps: 2 }, model));
+  assert.equal(image.rgb.length, 64 * 64 * 3);
+});
+
 test('the GPU (Philox) noise source gives a different, reproducible image', async () => {
   const model = await open('demo');
   const cpu = validateParams(small({ sampler: 'DDIM', steps: 6, cfgScale: 1 }), model);

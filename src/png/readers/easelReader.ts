@@ -1,3 +1,4 @@
+import { isEmphasisMode } from '../../engine/promptSyntax.ts';
 import { isSamplerName, isScheduleType } from '../../engine/samplers/index.ts';
 import type { ImageParameters } from '../imageParameters.ts';
 import { EASEL_SCHEMA } from '../keywords.ts';
@@ -24,6 +25,7 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
     height: numberField(record, 'height', { integer: true, min: 8 }),
     rng: rng === 'cpu' || rng === 'gpu' ? rng : undefined,
     batchIndex: numberField(record, 'batchIndex', { integer: true, min: 0 }),
+    emphasis: isEmphasisMode(record.emphasis) ? record.emphasis : undefined,
     modelName: stringField(record, 'modelName'),
     modelHash: stringField(record, 'modelHash'),
     provider: stringField(record, 'provider'),

@@ -77,3 +77,14 @@ test('Automatic schedule and the GPU source are left out, as A1111 leaves its de
   const written = formatInfotext({ prompt: 'p', steps: 4, sampler: 'Euler', schedule: 'Automatic', cfgScale: 1, seed: '1', width: 64, height: 64, rng: 'gpu' });
   assert.equal(written, 'p\nSteps: 4, Sampler: Euler, CFG scale: 1, Seed: 1, Size: 64x64');
 });
+
+test('Emphasis is written as A1111 writes it: only when not Original and a prompt has brackets; read back', () => {
+  const base = { prompt: 'a (red) circle', steps: 4, sampler: 'Euler' as const, cfgScale: 1, seed: '1', width: 64, height: 64, rng: 'gpu' as const };
+  const written = formatInfotext({ ...base, emphasis: 'No norm', version: 'Easel 0.1.0' });
+  assert.equal(written.split('\n').at(-1), 'Steps: 4, Sampler: Euler, CFG scale: 1, Seed: 1, Size: 64x64, Emphasis: No norm, Version: Easel 0.1.0');
+  assert.equal(parseInfotext(written).parameters.emphasis, 'No norm');
+  assert.doesNotMatch(formatInfotext({ ...base, emphasis: 'Original' }), /Emphasis/);
+  assert.doesNotMatch(formatInfotext({ ...base, prompt: 'a red circle', emphasis: 'None' }), /Emphasis/);
+  assert.match(formatInfotext({ ...base, prompt: 'plain', negativePrompt: '[blurry]', emphasis: 'None' }), /Emphasis: None/);
+  assert.deepEqual(parseInfotext(`p\nSteps: 4, Seed: 1, Emphasis: Loud`).unmapped, ['Emphasis: Loud']);
+});
