@@ -36,7 +36,13 @@ export function byteLevelAlphabet(): string[] {
 const PRE_TOKENIZER = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+/giu;
 const HTML_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
-/** CLIP's basic_clean + whitespace_clean + lower-casing (NFC stands in for ftfy's fixes). */
+/**
+ * CLIP's basic_clean + whitespace_clean + lower-casing. transformers' CLIPTokenizer has two paths: with
+ * ftfy installed it runs ftfy.fix_text and unescapes HTML entities; without, it uses BERT's
+ * BasicTokenizer, which splits CJK characters apart and leaves entities as text. Easel follows the
+ * ftfy path (what the original CLIP and diffusers' usual environments run), with NFC standing in for
+ * ftfy's repairs; the two paths agree on everything else (test/unit/tokenizerReference.test.ts).
+ */
 export function cleanText(text: string): string {
   const unescaped = text.normalize('NFC').replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, body: string) => {
     if (body[0] === '#') {
