@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { CONFIG_FILE_LIMIT, parseConfigJson, readBoundedText } from './configFiles.ts';
 import { EaselError } from './errors.ts';
 import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } from './samplers/schedulerConfig.ts';
 
@@ -35,20 +36,11 @@ async function fileSize(path: string): Promise<number | undefined> {
 }
 
 async function readJsonObject(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new EaselError('MODEL_INVALID', `Cannot read ${path}: ${(error as Error).message}.`, { cause: error });
-  }
-  try {
-    const value: unknown = JSON.parse(text);
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // reported below
-  }
-  throw new EaselError('MODEL_INVALID', `${path} is not valid JSON (expected an object).`);
+  const text = await readBoundedText(path, CONFIG_FILE_LIMIT, 'MODEL_INVALID', required);
+  if (text === undefined) return undefined;
+  const value = parseConfigJson(text);
+  if (!value) throw new EaselError('MODEL_INVALID', `${path} is not valid JSON (expected an object).`);
+  return value;
 }
 
 /** Reads and checks a model folder's layout: model_index.json, components, tokenizer and scheduler. */

@@ -59,6 +59,16 @@ function readFloats(tensor: ort.Tensor): Float32Array {
   throw new EaselError('INFERENCE_FAILED', `The model returned ${tensor.type} where float32 or float16 was expected.`);
 }
 
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
+/** NaN or ∞ would become a black or saturated image; no image is better than a wrong one reported as done. */
+function nonFinite(where: string): EaselError {
+  return new EaselError('INFERENCE_FAILED', `The model produced NaN or infinite values in ${where}; no image was written. Check the model's scheduler_config.json, or try a float32 model or the cpu provider (float16 can overflow).`);
+}
+
 function cancelled(): EaselError {
   return new EaselError('CANCELLED', 'Generation was cancelled.');
 }
@@ -187,6 +197,7 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
         noisePrediction = output;
       }
       latents = sampler.step(noisePrediction, step, latents, drawNoise);
+      if (!allFinite(latents)) throw nonFinite(`the UNet's output at step ${step + 1} of ${total}`);
       const progress = { imageIndex: index, step: step + 1, total, timestep, elapsedMs: performance.now() - imageStart };
       options.onStep?.(progress);
       if (options.onPreview && options.previewEvery && (step + 1) % options.previewEvery === 0 && step + 1 < total) {
@@ -229,6 +240,7 @@ async function decode(model: LoadedModel, latents: Float32Array, latentHeight: n
   }, 'VAE decoder');
   const output = result.sample;
   const pixels = readFloats(output);
+  if (!allFinite(pixels)) throw nonFinite('the VAE decoder\'s output');
   const [, channels, height, width] = output.dims;
   if (channels !== 3 || height !== latentHeight * 8 || width !== latentWidth * 8) {
     throw new EaselError('INFERENCE_FAILED', `The VAE decoder returned [${output.dims.join(', ')}]; expected [1, 3, ${latentHeight * 8}, ${latentWidth * 8}].`);

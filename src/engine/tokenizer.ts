@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { parseConfigJson, readBoundedText, TOKENIZER_FILE_LIMIT } from './configFiles.ts';
 import { EaselError } from './errors.ts';
 
 /** GPT-2/CLIP byte ↔ printable-character table, in the order CLIP's vocab lists the base symbols. */
@@ -105,23 +105,12 @@ export class ClipTokenizer {
   }
 
   static async load(folder: string): Promise<ClipTokenizer> {
-    const read = async (name: string, required: boolean): Promise<string | undefined> => {
-      try {
-        return await readFile(join(folder, name), 'utf8');
-      } catch (error) {
-        if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-        throw new EaselError('TOKENIZER_INVALID', `Cannot read ${join(folder, name)}: ${(error as Error).message}.`, { cause: error });
-      }
-    };
+    const read = (name: string, required: boolean) => readBoundedText(join(folder, name), TOKENIZER_FILE_LIMIT, 'TOKENIZER_INVALID', required);
     const parseObject = (name: string, text: string | undefined): Record<string, unknown> | undefined => {
       if (text === undefined) return undefined;
-      try {
-        const value: unknown = JSON.parse(text);
-        if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-      } catch {
-        // reported below
-      }
-      throw new EaselError('TOKENIZER_INVALID', `${join(folder, name)} is not a JSON object.`);
+      const value = parseConfigJson(text);
+      if (!value) throw new EaselError('TOKENIZER_INVALID', `${join(folder, name)} is not a JSON object.`);
+      return value;
     };
     const vocab = parseObject('vocab.json', await read('vocab.json', true))!;
     for (const [token, id] of Object.entries(vocab)) {

@@ -1,9 +1,10 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, rmSync, writeFileSync, copyFileSync, readdirSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync, copyFileSync, readdirSync, readFileSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel } from '../../src/engine/modelSessions.ts';
+import { generate, validateParams } from '../../src/engine/pipeline.ts';
 import { isEaselError, type EaselErrorCode } from '../../src/engine/errors.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
@@ -74,4 +75,46 @@ test('unreadable tokenizer files are named', async () => {
 test('a scheduler config with a wrong value is named', async () => {
   const folder = brokenCopy((f) => writeFileSync(join(f, 'scheduler', 'scheduler_config.json'), JSON.stringify({ prediction_type: 'sample' })));
   await assertLoadFails(folder, 'MODEL_INVALID', /scheduler_config\.json: "prediction_type" is "sample"/);
+});
+
+test('impossible scheduler configs are refused when the folder is read, not turned into a black image', async () => {
+  for (const [change, pattern] of [
+    [{ beta_start: 1.5 }, /"beta_start" must be a number between 0 and 1/],
+    [{ beta_start: 0, beta_end: 0 }, /"beta_start" must be a number between 0 and 1/],
+    [{ beta_start: 0.02, beta_end: 0.001 }, /"beta_end" \(0\.001\) is below "beta_start"/],
+    [{ num_train_timesteps: 1e9 }, /"num_train_timesteps" must be an integer from 2 to 10000/],
+  ] as const) {
+    const folder = brokenCopy((f) => {
+      const path = join(f, 'scheduler', 'scheduler_config.json');
+      writeFileSync(path, JSON.stringify({ ...JSON.parse(readFileSync(path, 'utf8')), ...change }));
+    });
+    await assertLoadFails(folder, 'MODEL_INVALID', pattern);
+  }
+});
+
+test('oversized config and tokenizer files are refused by size before they are read', async () => {
+  const huge = (path: string, bytes: number) => {
+    writeFileSync(path, '');
+    truncateSync(path, bytes);
+  };
+  await assertLoadFails(brokenCopy((f) => huge(join(f, 'model_index.json'), 200 * 1024 * 1024)), 'MODEL_INVALID', /model_index\.json is 200 MB, more than the 1\.0 MB/);
+  await assertLoadFails(brokenCopy((f) => huge(join(f, 'scheduler', 'scheduler_config.json'), 2 * 1024 * 1024)), 'MODEL_INVALID', /scheduler_config\.json is 2\.0 MB/);
+  await assertLoadFails(brokenCopy((f) => huge(join(f, 'tokenizer', 'vocab.json'), 200 * 1024 * 1024)), 'TOKENIZER_INVALID', /vocab\.json is 200 MB, more than the 16 MB/);
+});
+
+test('Python\'s -Infinity / NaN literals in a diffusers config (DPMSolverMultistepScheduler\'s lambda_min_clipped) are read', async () => {
+  const folder = brokenCopy((f) => {
+    const path = join(f, 'scheduler', 'scheduler_config.json');
+    const config = readFileSync(path, 'utf8').replace(/^\{/, '{\n  "_class_name": "DPMSolverMultistepScheduler",\n  "lambda_min_clipped": -Infinity,\n  "variance_type": null,\n  "note": "a -Infinity in a string stays",\n  "dynamic_thresholding_ratio": NaN,');
+    writeFileSync(path, config);
+  });
+  const inspected = await inspectModelFolder(folder);
+  assert.equal((inspected.scheduler as Record<string, unknown>).lambda_min_clipped, '-inf');
+  const model = await loadModel(inspected, 'cpu');
+  try {
+    const [image] = await generate(model, validateParams({ prompt: 'a red circle', width: 64, height: 64, steps: 3, sampler: 'DPM++ 2M' }, model));
+    assert.equal(image.rgb.length, 64 * 64 * 3);
+  } finally {
+    await model.release();
+  }
 });

@@ -1,12 +1,14 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate, validateParams, type GenerationParams } from '../../src/engine/pipeline.ts';
 import { SAMPLER_NAMES } from '../../src/engine/samplers/index.ts';
 import { analyticTarget, maxAbsDifference } from '../helpers/analyticTarget.ts';
-import { fixtureModels } from '../helpers/fixtures.ts';
+import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
+import { FIXTURE_VARIANTS, generateFixtureModel } from '../fixtures/generate.ts';
 
 const loaded: LoadedModel[] = [];
 let folders: Record<string, string>;
@@ -247,4 +249,18 @@ test('a real Optimum-main export (rank-0 float timestep, diffusers UNet2DConditi
   assert.deepEqual(again.rgb, image.rgb);
   assert.ok(image.latents.every(Number.isFinite));
   assert.ok(new Set(image.rgb).size > 50, 'a real image, not a flat one');
+});
+
+test('a model that produces NaN fails with INFERENCE_FAILED naming the step or the decoder, never a black image', async () => {
+  const root = temporaryFolder('easel-nan-');
+  for (const [component, message] of [['unet', /NaN or infinite values in the UNet's output at step 1 of 4/], ['vae_decoder', /NaN or infinite values in the VAE decoder's output/]] as const) {
+    const folder = await generateFixtureModel(join(root, component), { ...FIXTURE_VARIANTS.demo, nanOutput: component });
+    const model = await open(folder);
+    const images: unknown[] = [];
+    await assert.rejects(
+      generate(model, validateParams(small({ steps: 4, sampler: 'Euler' }), model), { onImage: (image) => void images.push(image) }),
+      (error: Error & { code?: string }) => error.code === 'INFERENCE_FAILED' && message.test(error.message),
+    );
+    assert.equal(images.length, 0);
+  }
 });
