@@ -139,7 +139,7 @@ function readSettings(): PanelSettings | string {
   const settings: PanelSettings = {
     prompt: valueOf(prompt), negativePrompt: valueOf(negative), sampler: valueOf(sampler) as PanelSettings['sampler'], schedule: valueOf(schedule) as PanelSettings['schedule'],
     steps: values.steps as number, cfgScale: values.cfgScale as number, width: values.width as number, height: values.height as number, seedMode: mode, seed: seedText,
-    batchCount: values.batchCount as number, rng: state.settings.rng,
+    batchCount: values.batchCount as number, rng: state.settings.rng, decoder: state.settings.decoder,
   };
   return isPanelSettings(settings) ? settings : 'Some settings are out of range.';
 }

@@ -4,7 +4,9 @@ import { homedir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
-import { inspectModelFolder } from '../engine/modelFolder.ts';
+import type { DecoderKind } from '../engine/decoderKinds.ts';
+import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
+import { findTinyDecoder } from '../models/library.ts';
 import { validateParams } from '../engine/generationParams.ts';
 import { isExecutionProviderChoice } from '../engine/providerNames.ts';
 import type { EmphasisMode } from '../engine/promptSyntax.ts';
@@ -35,6 +37,8 @@ Options:
   --emphasis MODE        Original | "No norm" | Ignore | None (default Original): how (word:1.2) weights apply, as A1111;
                          None reads brackets literally
   --provider NAME        auto | cpu | webgpu | dml | coreml | cuda (default cpu)
+  --decoder full|tiny|DIR the final image's decoder: full = the model's VAE (default); tiny = the tiny decoder
+                         (TAESD) found beside the model folder; DIR = that TAESD folder
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)
   --no-provenance        leave out the IPTC "trained algorithmic media" XMP (on by default)
   --prompt-filter MODE   off | warn | block (default warn); sexual content involving minors is refused in every mode
@@ -76,6 +80,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       batch: { type: 'string' },
       emphasis: { type: 'string' },
       provider: { type: 'string' },
+      decoder: { type: 'string' },
       out: { type: 'string' },
       'no-provenance': { type: 'boolean' },
       'prompt-filter': { type: 'string' },
@@ -130,13 +135,14 @@ export async function runGenerate(argv: string[]): Promise<number> {
   }
   const modelDir = resolve(values.model);
   await inspectModelFolder(modelDir);
+  const decoder = await decoderChoice(values.decoder, modelDir);
   const service = new GenerationService({ workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json') });
   const bar = new ProgressBar();
   const batchCount = request.batchCount ?? 1;
   const job = service.generate({
     modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
     seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
-    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode,
+    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder,
   });
   process.once('SIGINT', () => job.cancel());
   process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);
@@ -167,6 +173,18 @@ export async function runGenerate(argv: string[]): Promise<number> {
     await Promise.allSettled(writes);
     await service.dispose();
   }
+}
+
+/** `--decoder`: full (default), tiny (a TAESD folder beside the model's), or a TAESD folder. */
+async function decoderChoice(value: string | undefined, modelDir: string): Promise<{ decoder: DecoderKind; tinyDecoderDir?: string }> {
+  if (value === undefined || value === 'full') return { decoder: 'full' };
+  if (value === 'tiny') {
+    const found = await findTinyDecoder([dirname(modelDir)]);
+    if (!found) throw new EaselError('MODEL_NOT_FOUND', `--decoder tiny: no tiny decoder (TAESD) folder beside ${modelDir}. Pass its folder as --decoder DIR.`);
+    return { decoder: 'tiny', tinyDecoderDir: found };
+  }
+  const folder = await inspectTinyDecoderFolder(resolve(value));
+  return { decoder: 'tiny', tinyDecoderDir: folder.root };
 }
 
 async function confirm(question: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
 import { downloadModel } from '../models/download.ts';
+import { CURATED_TINY_DECODERS } from '../models/curated.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
 import { listModels } from '../models/library.ts';
 import { ProgressBar } from './progressBar.ts';
@@ -59,6 +60,7 @@ export async function runModels(argv: string[]): Promise<number> {
     const folder = await downloadModel({
       repo: positionals[0],
       revision: values.revision,
+      kind: CURATED_TINY_DECODERS.some((decoder) => decoder.repo === positionals[0]) ? 'tinyDecoder' : 'model',
       destinationRoot: dirs[0],
       endpoint: process.env.HF_ENDPOINT ?? DEFAULT_HUB_ENDPOINT,
       token: process.env.HF_TOKEN,

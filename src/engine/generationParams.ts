@@ -1,3 +1,4 @@
+import { DECODER_KINDS, type DecoderKind } from './decoderKinds.ts';
 import { EaselError } from './errors.ts';
 import type { LoadedModel } from './modelSessions.ts';
 import { MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
@@ -19,6 +20,7 @@ export interface GenerationParams {
   batchCount: number;
   /** How `(word:1.2)` weights apply (A1111's Emphasis setting); "None" reads the prompt literally. */
   emphasis: EmphasisMode;
+  decoder: DecoderKind;
 }
 
 export const MAX_BATCH_COUNT = 64;
@@ -66,6 +68,11 @@ export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & 
   }
   const batchCount = input.batchCount ?? 1;
   if (!Number.isInteger(batchCount) || batchCount < 1 || batchCount > MAX_BATCH_COUNT) fail(`Batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${batchCount}.`);
+  const decoder = input.decoder ?? 'full';
+  if (!DECODER_KINDS.includes(decoder)) fail(`Decoder must be "full" or "tiny", got "${String(decoder)}".`);
+  if (decoder === 'tiny' && model && !model.tinyDecoder) {
+    fail('The tiny decoder was asked for but none is installed: download "TAESD" with Easel: Download Model… (or pass --decoder DIR), or use the full decoder.');
+  }
   let seed: bigint;
   try {
     seed = normaliseSeed(typeof input.seed === 'string' ? BigInt(input.seed) : input.seed ?? randomSeed());
@@ -73,7 +80,7 @@ export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & 
     return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
   }
   if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
-  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis };
+  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis, decoder };
 }
 
 export function randomSeed(): bigint {

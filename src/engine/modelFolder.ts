@@ -7,6 +7,8 @@ import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } fr
 export const REQUIRED_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
 export const OPTIONAL_COMPONENTS = ['vae_encoder', 'safety_checker'] as const;
 export type ComponentName = (typeof REQUIRED_COMPONENTS)[number] | (typeof OPTIONAL_COMPONENTS)[number];
+/** What a worker reports loading: a model folder's components, or the tiny decoder from its own folder. */
+export type LoadingComponent = ComponentName | 'tiny_decoder';
 
 /** A diffusers / Optimum ONNX Stable Diffusion folder, checked on disk; no session is created here. */
 export interface ModelFolder {
@@ -81,4 +83,31 @@ export async function inspectModelFolder(root: string): Promise<ModelFolder> {
   const sampleSize = unetConfig?.sample_size;
   const nativeSize = typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize > 0 ? sampleSize * 8 : 512;
   return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize };
+}
+
+/** A TAESD folder (madebyollin/taesd as ONNX, e.g. deinferno/taesd-onnx): `vae_decoder/model.onnx`, config optional. */
+export interface TinyDecoderFolder {
+  root: string;
+  name: string;
+  decoderPath: string;
+  /** TAESD takes the UNet's latents as they are: diffusers' AutoencoderTiny has scaling_factor 1.0. */
+  scalingFactor: number;
+}
+
+/** Checks a tiny-decoder folder on disk; refuses a full KL VAE, whose latents need another scale. */
+export async function inspectTinyDecoderFolder(root: string): Promise<TinyDecoderFolder> {
+  const decoderPath = join(root, 'vae_decoder', 'model.onnx');
+  const size = await fileSize(decoderPath);
+  if (size === undefined) {
+    throw new EaselError('MODEL_NOT_FOUND', `${root} is not a tiny decoder (TAESD) folder: ${decoderPath} is missing. Download "TAESD" with Easel: Download Model…, or set easel.decoder to "full".`);
+  }
+  if (size === 0) throw new EaselError('MODEL_INVALID', `${decoderPath} is empty. Download the tiny decoder again.`);
+  const config = (await readJsonObject(join(root, 'vae_decoder', 'config.json'), false)) ?? (await readJsonObject(join(root, 'config.json'), false));
+  const className = config?._class_name;
+  if (typeof className === 'string' && className !== 'AutoencoderTiny') {
+    throw new EaselError('MODEL_INVALID', `${root} holds an ${className}, not a tiny decoder (AutoencoderTiny / TAESD). Point the decoder at a TAESD folder.`);
+  }
+  const scaling = config?.scaling_factor;
+  const scalingFactor = typeof scaling === 'number' && Number.isFinite(scaling) && scaling > 0 ? scaling : 1;
+  return { root, name: basename(root), decoderPath, scalingFactor };
 }

@@ -1,8 +1,9 @@
 import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 import { float32ToFloat16 } from './float16.ts';
-import type { ComponentName, ModelFolder } from './modelFolder.ts';
+import type { ComponentName, LoadingComponent, ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
+import { loadTinyDecoder, type TinyDecoder } from './tinyDecoder.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
 export type FloatType = 'float32' | 'float16';
@@ -23,6 +24,8 @@ export interface ModelSignature {
    */
   timestepShape: TimestepShape;
   contextType: FloatType;
+  /** LCM exports with a guidance embedding (`time_cond_proj_dim`): Optimum's `timestep_cond` input. */
+  timestepCond?: { type: FloatType; dim: number };
   unetOutputType: FloatType;
   /** Prompt tokens the UNet's encoder_hidden_states takes when the export fixes them (otherwise 77 × chunks). */
   fixedContextLength?: number;
@@ -40,6 +43,8 @@ export interface LoadedModel {
   textEncoder: ort.InferenceSession;
   unet: ort.InferenceSession;
   vaeDecoder: ort.InferenceSession;
+  /** TAESD, when one was asked for: the final decoder on request and always the live preview. */
+  tinyDecoder?: TinyDecoder;
   signature: ModelSignature;
   release(): Promise<void>;
 }
@@ -76,7 +81,14 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
   const sample = expectTensor(unetPath, 'input', unet.inputMetadata, 'sample', FLOATS, 4);
   const timestep = expectTensor(unetPath, 'input', unet.inputMetadata, 'timestep', ['int64', 'int32', 'float32', 'float16'] as const, [0, 1]);
   const context = expectTensor(unetPath, 'input', unet.inputMetadata, 'encoder_hidden_states', FLOATS, 3);
-  const extra = unet.inputMetadata.filter((m) => !['sample', 'timestep', 'encoder_hidden_states'].includes(m.name));
+  const cond = unet.inputMetadata.some((m) => m.name === 'timestep_cond')
+    ? expectTensor(unetPath, 'input', unet.inputMetadata, 'timestep_cond', FLOATS, 2)
+    : undefined;
+  const condDim = cond?.shape[1];
+  if (cond && (typeof condDim !== 'number' || condDim < 2)) {
+    throw new EaselError('MODEL_INVALID', `${unetPath}: timestep_cond must have a fixed width (time_cond_proj_dim), found [${cond.shape.join(', ')}]. Export the UNet again with Optimum.`);
+  }
+  const extra = unet.inputMetadata.filter((m) => !['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond'].includes(m.name));
   if (extra.length > 0) {
     throw new EaselError('MODEL_INVALID', `${unetPath}: the UNet also needs ${extra.map((m) => m.name).join(', ')} (an SDXL or ControlNet export?). Easel runs Stable Diffusion 1.x/2.x UNets with sample, timestep and encoder_hidden_states.`);
   }
@@ -97,6 +109,7 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
     timestepType: timestep.type,
     timestepShape: timestep.shape.length === 0 ? 'scalar' : timestep.shape[0] === 1 ? 'one' : 'batch',
     contextType: context.type,
+    timestepCond: cond ? { type: cond.type, dim: condDim as number } : undefined,
     unetOutputType: unetOut.type,
     fixedContextLength: typeof context.shape[1] === 'number' ? context.shape[1] : undefined,
     fixedLatentSize: typeof height === 'number' && typeof width === 'number' ? [height, width] : undefined,
@@ -128,10 +141,11 @@ export function timestepTensor(signature: Pick<ModelSignature, 'timestepType' | 
 export async function loadModel(
   folder: ModelFolder,
   choice: ExecutionProviderChoice,
-  onComponent?: (component: ComponentName) => void,
+  onComponent?: (component: LoadingComponent) => void,
+  options: { tinyDecoderDir?: string } = {},
 ): Promise<LoadedModel> {
   const tokenizer = await ClipTokenizer.load(folder.tokenizerDir);
-  const opened: ort.InferenceSession[] = [];
+  const opened: Array<{ release(): Promise<void> }> = [];
   const release = async () => {
     await Promise.all(opened.splice(0).map((session) => session.release().catch(() => undefined)));
   };
@@ -149,8 +163,14 @@ export async function loadModel(
     const textEncoder = await open('text_encoder');
     const vaeDecoder = await open('vae_decoder');
     const signature = readSignature(folder, textEncoder, first.session, vaeDecoder);
+    let tinyDecoder: TinyDecoder | undefined;
+    if (options.tinyDecoderDir) {
+      onComponent?.('tiny_decoder');
+      tinyDecoder = await loadTinyDecoder(options.tinyDecoderDir, provider);
+      opened.push(tinyDecoder);
+    }
     return {
-      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, signature, release,
+      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, signature, release,
     };
   } catch (error) {
     await release();

@@ -2,9 +2,10 @@ import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
 import { timestepTensor, type LoadedModel, type FloatType } from './modelSessions.ts';
-import { latentPreview, type PreviewImage } from './preview.ts';
+import { latentPreview, rgbaPreview, type PreviewImage } from './preview.ts';
 import { createNoiseGenerator } from './rng.ts';
 import { createSampler } from './samplers/index.ts';
+import type { TinyDecoder } from './tinyDecoder.ts';
 import type { GenerationParams } from './generationParams.ts';
 import { applyEmphasis, chunkPrompt, padToChunks, parseExtraNetworks, type EmphasisMode } from './promptSyntax.ts';
 
@@ -45,6 +46,8 @@ export interface GenerateOptions {
   onStep?: (progress: StepProgress) => void;
   /** Emit a latent preview every N steps (0 = never). */
   previewEvery?: number;
+  /** And no sooner than this after the previous one (a tiny-decoder preview costs a decoder run). */
+  previewMinIntervalMs?: number;
   onPreview?: (preview: PreviewImage, progress: StepProgress) => void;
   onImage?: (image: GeneratedImage) => void | Promise<void>;
 }
@@ -67,6 +70,24 @@ function allFinite(values: Float32Array): boolean {
 /** NaN or ∞ would become a black or saturated image; no image is better than a wrong one reported as done. */
 function nonFinite(where: string): EaselError {
   return new EaselError('INFERENCE_FAILED', `The model produced NaN or infinite values in ${where}; no image was written. Check the model's scheduler_config.json, or try a float32 model or the cpu provider (float16 can overflow).`);
+}
+
+/**
+ * diffusers' `get_guidance_scale_embedding` for LCM's `timestep_cond`: w·1000 times frequencies
+ * exp(−ln(10000)·i/(half−1)), sin before cos, zero-padded to an odd width; float32 at each step as torch computes it.
+ */
+export function guidanceScaleEmbedding(w: number, dim: number): Float32Array {
+  const f = Math.fround;
+  const half = Math.floor(dim / 2);
+  const out = new Float32Array(dim);
+  const scaled = f(f(w) * 1000);
+  const step = f(f(Math.log(10000)) / (half - 1));
+  for (let i = 0; i < half; i++) {
+    const angle = f(scaled * f(Math.exp(f(i * -step))));
+    out[i] = Math.sin(angle);
+    out[half + i] = Math.cos(angle);
+  }
+  return out;
 }
 
 function cancelled(): EaselError {
@@ -149,7 +170,11 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   const { signal } = options;
   if (signal?.aborted) throw cancelled();
   const signature = model.signature;
-  const guided = params.cfgScale > 1;
+  // An LCM with a guidance embedding takes the guidance as an input instead of a second (unconditional) batch.
+  const guidanceCond = signature.timestepCond
+    ? floatTensor(signature.timestepCond.type, guidanceScaleEmbedding(params.cfgScale - 1, signature.timestepCond.dim), [1, signature.timestepCond.dim])
+    : undefined;
+  const guided = !guidanceCond && params.cfgScale > 1;
   const textStart = performance.now();
   const contextTensor = await encodeConditioning(model, params, guided);
   const textEncoderMs = performance.now() - textStart;
@@ -171,16 +196,18 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
     const drawNoise = () => generator.randn(latentShape);
     const total = sampler.timesteps.length;
     let unetMs = 0;
+    let lastPreview = -Infinity;
     for (let step = 0; step < total; step++) {
       if (signal?.aborted) throw cancelled();
       const timestep = sampler.timesteps[step];
       const scaled = sampler.scaleModelInput(latents, step);
       const modelInput = guided ? concatenate(scaled, scaled) : scaled;
-      const feeds = {
+      const feeds: Record<string, ort.Tensor> = {
         sample: floatTensor(signature.sampleType, modelInput, [modelBatch, 4, latentHeight, latentWidth]),
         timestep: timestepTensor(signature, timestep, modelBatch),
         encoder_hidden_states: contextTensor,
       };
+      if (guidanceCond) feeds.timestep_cond = guidanceCond;
       const runStart = performance.now();
       const result = await runSession(model.unet, feeds, 'UNet');
       unetMs += performance.now() - runStart;
@@ -200,14 +227,22 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
       if (!allFinite(latents)) throw nonFinite(`the UNet's output at step ${step + 1} of ${total}`);
       const progress = { imageIndex: index, step: step + 1, total, timestep, elapsedMs: performance.now() - imageStart };
       options.onStep?.(progress);
-      if (options.onPreview && options.previewEvery && (step + 1) % options.previewEvery === 0 && step + 1 < total) {
-        options.onPreview(latentPreview(latents, latentHeight, latentWidth), progress);
+      const now = performance.now();
+      if (options.onPreview && options.previewEvery && (step + 1) % options.previewEvery === 0 && step + 1 < total
+        && now - lastPreview >= (options.previewMinIntervalMs ?? 0)) {
+        lastPreview = now;
+        const preview = model.tinyDecoder
+          ? rgbaPreview(await decodeTiny(model, latents, latentHeight, latentWidth), latentWidth * 8, latentHeight * 8)
+          : latentPreview(latents, latentHeight, latentWidth);
+        options.onPreview(preview, progress);
       }
     }
     const loopMs = performance.now() - imageStart;
     if (signal?.aborted) throw cancelled();
     const decodeStart = performance.now();
-    const rgb = await decode(model, latents, latentHeight, latentWidth);
+    const rgb = params.decoder === 'tiny'
+      ? await decodeTiny(model, latents, latentHeight, latentWidth)
+      : await decodeFull(model, latents, latentHeight, latentWidth);
     const decodeMs = performance.now() - decodeStart;
     const image: GeneratedImage = {
       index,
@@ -231,19 +266,36 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   return images;
 }
 
-async function decode(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
+async function decodeFull(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
+  const { vaeDecoder, signature, folder } = model;
+  return runDecoder(vaeDecoder, 'latent_sample', signature.decoderInputType, 'sample', latents, folder.scalingFactor, latentHeight, latentWidth, 'VAE decoder');
+}
+
+async function decodeTiny(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
+  if (!model.tinyDecoder) throw new EaselError('INVALID_REQUEST', 'The tiny decoder was asked for but none is loaded; download "TAESD" or use the full decoder.');
+  return decodeWithTinyDecoder(model.tinyDecoder, latents, latentHeight, latentWidth);
+}
+
+/** TAESD (scaling factor 1.0 for SD's latents), as diffusers decodes when `pipe.vae` is an AutoencoderTiny. */
+export async function decodeWithTinyDecoder(tiny: TinyDecoder, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
+  return runDecoder(tiny.session, tiny.inputName, tiny.inputType, tiny.outputName, latents, tiny.scalingFactor, latentHeight, latentWidth, 'tiny decoder');
+}
+
+/** latents / scaling factor → decoder → (x/2 + 0.5) clamped to [0, 1] → 8-bit RGB, as diffusers' image processor does. */
+async function runDecoder(
+  session: ort.InferenceSession, inputName: string, inputType: FloatType, outputName: string,
+  latents: Float32Array, scalingFactor: number, latentHeight: number, latentWidth: number, component: string,
+): Promise<Uint8Array> {
   const scaled = new Float32Array(latents.length);
-  const inverse = 1 / model.folder.scalingFactor;
+  const inverse = 1 / scalingFactor;
   for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] * inverse;
-  const result = await runSession(model.vaeDecoder, {
-    latent_sample: floatTensor(model.signature.decoderInputType, scaled, [1, 4, latentHeight, latentWidth]),
-  }, 'VAE decoder');
-  const output = result.sample;
+  const result = await runSession(session, { [inputName]: floatTensor(inputType, scaled, [1, 4, latentHeight, latentWidth]) }, component);
+  const output = result[outputName];
   const pixels = readFloats(output);
-  if (!allFinite(pixels)) throw nonFinite('the VAE decoder\'s output');
+  if (!allFinite(pixels)) throw nonFinite(`the ${component}'s output`);
   const [, channels, height, width] = output.dims;
   if (channels !== 3 || height !== latentHeight * 8 || width !== latentWidth * 8) {
-    throw new EaselError('INFERENCE_FAILED', `The VAE decoder returned [${output.dims.join(', ')}]; expected [1, 3, ${latentHeight * 8}, ${latentWidth * 8}].`);
+    throw new EaselError('INFERENCE_FAILED', `The ${component} returned [${output.dims.join(', ')}]; expected [1, 3, ${latentHeight * 8}, ${latentWidth * 8}].`);
   }
   const plane = height * width;
   const rgb = new Uint8Array(plane * 3);

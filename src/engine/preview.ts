@@ -29,3 +29,30 @@ export function latentPreview(latents: Float32Array, latentHeight: number, laten
   }
   return { width: latentWidth, height: latentHeight, rgba };
 }
+
+/** Previews stay small: the panel shows them in a thumbnail-sized box and they cross two threads. */
+export const MAX_PREVIEW_SIDE = 512;
+
+/** A decoded RGB image as a preview, box-averaged by a whole factor until its longer side is at most MAX_PREVIEW_SIDE. */
+export function rgbaPreview(rgb: Uint8Array, width: number, height: number): PreviewImage {
+  const factor = Math.max(1, Math.ceil(Math.max(width, height) / MAX_PREVIEW_SIDE));
+  const outWidth = Math.floor(width / factor);
+  const outHeight = Math.floor(height / factor);
+  const rgba = new Uint8Array(outWidth * outHeight * 4);
+  const area = factor * factor;
+  for (let y = 0; y < outHeight; y++) {
+    for (let x = 0; x < outWidth; x++) {
+      const o = (y * outWidth + x) * 4;
+      for (let c = 0; c < 3; c++) {
+        let sum = 0;
+        for (let dy = 0; dy < factor; dy++) {
+          const row = (y * factor + dy) * width;
+          for (let dx = 0; dx < factor; dx++) sum += rgb[(row + x * factor + dx) * 3 + c];
+        }
+        rgba[o + c] = Math.round(sum / area);
+      }
+      rgba[o + 3] = 255;
+    }
+  }
+  return { width: outWidth, height: outHeight, rgba };
+}

@@ -15,6 +15,27 @@ export interface CuratedModel {
   settings: { steps: number; cfgScale: number; sampler: 'Euler a' | 'Euler' | 'DPM++ 2M'; size: number };
 }
 
+/** A tiny decoder (TAESD) offered beside the models: a few MB, used for live previews and, on request, the final image. */
+export interface CuratedTinyDecoder {
+  repo: string;
+  revision: string;
+  title: string;
+  purpose: string;
+  approximateSize: string;
+  license: string;
+}
+
+export const CURATED_TINY_DECODERS: readonly CuratedTinyDecoder[] = [
+  {
+    repo: 'deinferno/taesd-onnx',
+    revision: 'main',
+    title: 'TAESD tiny decoder for SD 1.x/2.x (ONNX)',
+    purpose: 'madebyollin/taesd as ONNX (vae_decoder/model.onnx): decoded live previews, and easel.decoder "tiny" for images in a fraction of the full VAE\'s time.',
+    approximateSize: '≈ 5 MB (only vae_decoder/model.onnx is fetched)',
+    license: 'MIT',
+  },
+];
+
 export const CURATED_MODELS: readonly CuratedModel[] = [
   {
     repo: 'CompVis/stable-diffusion-v1-4',

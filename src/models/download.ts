@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { FileHandle } from 'node:fs/promises';
 import { EaselError, isEaselError } from '../engine/errors.ts';
-import { inspectModelFolder } from '../engine/modelFolder.ts';
+import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { httpGet } from './http.ts';
 import { checkRepoName, hubStatusError, isNeededFile, listRepoFiles, repoLicense, resolveUrl, type HubFile, type HubOptions } from './hub.ts';
 
@@ -30,9 +30,19 @@ export interface DownloadOptions extends HubOptions {
   onProgress?: (progress: DownloadProgress) => void;
   /** Shown the licence before any weight is fetched; returning false stops the download. */
   confirmLicense?: (license: string | undefined, files: HubFile[], totalBytes: number) => Promise<boolean>;
+  /** A Stable Diffusion model folder (default), or a tiny decoder (TAESD) folder. */
+  kind?: DownloadKind;
   /** Free bytes at a path (tests replace it). */
   freeSpace?: (path: string) => Promise<number>;
 }
+
+export type DownloadKind = 'model' | 'tinyDecoder';
+
+/** What a finished folder must hold, and the file whose presence says it is already here. */
+const KIND_REQUIREMENTS: Record<DownloadKind, { files: string[]; marker: string; what: string; verify: (folder: string) => Promise<unknown> }> = {
+  model: { files: ['model_index.json', 'unet/model.onnx', 'text_encoder/model.onnx', 'vae_decoder/model.onnx'], marker: 'model_index.json', what: 'a diffusers ONNX model', verify: inspectModelFolder },
+  tinyDecoder: { files: ['vae_decoder/model.onnx'], marker: 'vae_decoder/model.onnx', what: 'a tiny decoder (TAESD) ONNX export', verify: inspectTinyDecoderFolder },
+};
 
 export function modelFolderName(repo: string, revision: string): string {
   return `${repo.replace('/', '--')}${revision === 'main' ? '' : `--${revision.replace(/[^A-Za-z0-9._-]/g, '_')}`}`;
@@ -59,14 +69,15 @@ function gitBlobHash(size: number): Hash {
 export async function downloadModel(options: DownloadOptions): Promise<string> {
   const revision = options.revision ?? 'main';
   checkRepoName(options.repo, revision);
+  const kind = KIND_REQUIREMENTS[options.kind ?? 'model'];
   const files = (await listRepoFiles(options.repo, revision, options)).filter((file) => isNeededFile(file.path));
-  for (const required of ['model_index.json', 'unet/model.onnx', 'text_encoder/model.onnx', 'vae_decoder/model.onnx']) {
+  for (const required of kind.files) {
     if (!files.some((file) => file.path === required)) {
-      throw new EaselError('MODEL_INVALID', `${options.repo} is not a diffusers ONNX model: it has no ${required}. Choose a repository with an ONNX export (e.g. one converted with Optimum).`);
+      throw new EaselError('MODEL_INVALID', `${options.repo} is not ${kind.what}: it has no ${required}. Choose a repository with an ONNX export (e.g. one converted with Optimum).`);
     }
   }
   const finalFolder = join(options.destinationRoot, modelFolderName(options.repo, revision));
-  if (await stat(join(finalFolder, 'model_index.json')).catch(() => undefined)) return finalFolder;
+  if (await stat(join(finalFolder, kind.marker)).catch(() => undefined)) return finalFolder;
 
   const staging = join(options.destinationRoot, DOWNLOADS_FOLDER, modelFolderName(options.repo, revision));
   await mkdir(staging, { recursive: true });
@@ -117,7 +128,7 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
       }
     }
   }
-  await inspectModelFolder(staging);
+  await kind.verify(staging);
   await writeFile(join(staging, '.easel-download.json'), JSON.stringify({ repo: options.repo, revision, files: files.length, bytes: totalBytes, finishedAt: new Date().toISOString() }, null, 2));
   await rename(staging, finalFolder);
   return finalFolder;

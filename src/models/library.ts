@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { inspectModelFolder } from '../engine/modelFolder.ts';
+import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { readOnnxInputTypes } from './onnxInputs.ts';
 
 export type ModelFamily = 'SD 1.x' | 'SD 2.x' | 'SD-Turbo' | 'LCM';
@@ -80,4 +80,20 @@ export async function listModels(places: string[]): Promise<ModelEntry[]> {
     }
   }
   return Promise.all([...candidates].sort().map(describe));
+}
+
+/**
+ * The first tiny decoder (TAESD) folder in the given places — a place itself, or one of its subfolders
+ * (downloads land there as owner--name) — that is not a full model; undefined when there is none.
+ */
+export async function findTinyDecoder(places: string[]): Promise<string | undefined> {
+  for (const place of places) {
+    const entries = await readdir(place, { withFileTypes: true }).catch(() => []);
+    const candidates = [place, ...entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).map((entry) => join(place, entry.name)).sort()];
+    for (const candidate of candidates) {
+      if (await stat(join(candidate, 'model_index.json')).catch(() => undefined)) continue;
+      if (await inspectTinyDecoderFolder(candidate).then(() => true, () => false)) return candidate;
+    }
+  }
+  return undefined;
 }

@@ -1,4 +1,5 @@
 import type { EmphasisMode } from '../engine/promptSyntax.ts';
+import type { DecoderKind } from '../engine/decoderKinds.ts';
 import type { SamplerName, ScheduleType } from '../engine/samplers/sampler.ts';
 
 /** How an image was made, normalised from any tool's metadata. Every field is optional when read. */
@@ -14,6 +15,8 @@ export interface ImageParameters {
   width?: number;
   height?: number;
   rng?: 'cpu' | 'gpu';
+  /** The decoder that made the image (A1111's "VAE Decoder": Full or TAESD). */
+  decoder?: DecoderKind;
   batchIndex?: number;
   /** A1111's Emphasis setting when it is not the default "Original". */
   emphasis?: EmphasisMode;
@@ -36,9 +39,10 @@ export interface MetadataReadResult {
 }
 
 /** The full record written to our own chunk: everything needed to reproduce the image. */
-export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis'>> {
+export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis' | 'decoder'>> {
   batchIndex: number;
   emphasis?: EmphasisMode;
+  decoder?: DecoderKind;
   modelHash?: string;
   provider?: string;
   appVersion: string;

@@ -11,7 +11,7 @@ export function quoteInfotextValue(value: string): string {
 /**
  * AUTOMATIC1111's infotext, written exactly: the prompt, "Negative prompt: …" when there is one, then
  * one line of "Key: value" pairs in A1111's order. `RNG` is written only when it is not A1111's
- * default GPU source; `Schedule type` only when it is not Automatic.
+ * default GPU source; `Schedule type` only when it is not Automatic; `VAE Decoder` only when it is TAESD.
  */
 export function formatInfotext(parameters: ImageParameters & { version?: string }, extra: Record<string, string> = {}): string {
   const pairs: Array<[string, string | number | undefined]> = [
@@ -26,6 +26,7 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
     ['RNG', parameters.rng === 'cpu' ? 'CPU' : undefined],
     // A1111 names the emphasis only when it is not the default and a prompt has brackets to apply it to.
     ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULT_EMPHASIS && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
+    ['VAE Decoder', parameters.decoder === 'tiny' ? 'TAESD' : undefined],
     ...Object.entries(extra),
     ['Version', parameters.version],
   ];
@@ -83,7 +84,7 @@ export function parseInfotextFields(text: string): ParsedInfotext {
   return { prompt, negativePrompt, fields };
 }
 
-const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'Version']);
+const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'VAE Decoder', 'Version']);
 
 function positiveNumber(value: string | undefined, integer: boolean): number | undefined {
   if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
@@ -123,6 +124,10 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   const emphasis = fields.get('Emphasis');
   if (isEmphasisMode(emphasis)) parameters.emphasis = emphasis;
   else if (emphasis !== undefined) unmapped.push(`Emphasis: ${emphasis}`);
+  const decoder = fields.get('VAE Decoder');
+  if (decoder === 'TAESD') parameters.decoder = 'tiny';
+  else if (decoder === 'Full') parameters.decoder = 'full';
+  else if (decoder !== undefined) unmapped.push(`VAE Decoder: ${decoder}`);
   parameters.modelHash = fields.get('Model hash');
   parameters.modelName = fields.get('Model');
   parameters.appVersion = fields.get('Version');

@@ -2,6 +2,7 @@
  * Messages between the generator panel (webview) and the extension host. Both sides validate what
  * they receive; the host never trusts a path or value from the webview without checking it.
  */
+import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import { boolean, finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Shape } from './validate.ts';
 
@@ -21,6 +22,8 @@ export interface PanelSettings {
   seed: string;
   batchCount: number;
   rng: 'cpu' | 'gpu';
+  /** easel.decoder by default; Regenerate restores what the image was made with. */
+  decoder: DecoderKind;
 }
 
 export interface GalleryItem {
@@ -81,6 +84,7 @@ const SETTINGS_SHAPE: Shape = {
   seed: (value) => value === '' || seedText(value),
   batchCount: integer(1, 64),
   rng: oneOf(['cpu', 'gpu']),
+  decoder: oneOf(DECODER_KINDS),
 };
 
 export const isPanelSettings = shaped(SETTINGS_SHAPE);
@@ -126,5 +130,5 @@ export function parseHostToWebviewMessage(value: unknown): HostToWebviewMessage 
 }
 
 export const DEFAULT_PANEL_SETTINGS: PanelSettings = {
-  prompt: '', negativePrompt: '', sampler: 'Euler a', schedule: 'Automatic', steps: 20, cfgScale: 7, width: 512, height: 512, seedMode: 'random', seed: '', batchCount: 1, rng: 'cpu',
+  prompt: '', negativePrompt: '', sampler: 'Euler a', schedule: 'Automatic', steps: 20, cfgScale: 7, width: 512, height: 512, seedMode: 'random', seed: '', batchCount: 1, rng: 'cpu', decoder: 'full',
 };

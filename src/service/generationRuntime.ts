@@ -95,12 +95,12 @@ export class GenerationRuntime {
   }
 
   private async modelFor(jobId: string, request: GenerationRequest): Promise<{ model: LoadedModel; checker?: SafetyChecker }> {
-    const key = `${request.provider}\u0000${request.modelDir}`;
+    const key = `${request.provider}\u0000${request.modelDir}\u0000${request.tinyDecoderDir ?? ''}`;
     if (this.loaded?.key === key) return this.loaded;
     await this.release();
     const started = performance.now();
     const folder = await inspectModelFolder(request.modelDir);
-    const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }));
+    const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }), { tinyDecoderDir: request.tinyDecoderDir });
     let checker: SafetyChecker | undefined;
     if (folder.components.safety_checker) {
       this.post({ type: 'loading', jobId, component: 'safety_checker' });
@@ -131,11 +131,10 @@ export class GenerationRuntime {
       const safetyMode = request.safetyChecker ?? 'blur';
       const params = validateParams({ ...request }, model);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
-      const minInterval = this.options.previewMinIntervalMs ?? 250;
-      let lastPreview = -Infinity;
       await generate(model, params, {
         signal,
         previewEvery: request.previewEvery ?? 0,
+        previewMinIntervalMs: this.options.previewMinIntervalMs ?? 250,
         onStep: (progress) => {
           peakRss = Math.max(peakRss, process.memoryUsage.rss());
           const itPerSec = progress.elapsedMs > 0 ? (progress.step / progress.elapsedMs) * 1000 : 0;
@@ -146,16 +145,13 @@ export class GenerationRuntime {
           });
         },
         onPreview: (preview, progress) => {
-          const now = performance.now();
-          if (now - lastPreview < minInterval) return;
-          lastPreview = now;
           const rgba = preview.rgba.buffer as ArrayBuffer;
           this.post({ type: 'preview', jobId, step: progress.step, width: preview.width, height: preview.height, rgba }, [rgba]);
         },
         onImage: async (image) => {
           const record: EaselRecord = {
             prompt: params.prompt, negativePrompt: params.negativePrompt, steps: params.steps, sampler: params.sampler, schedule: params.schedule,
-            cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, batchIndex: image.index,
+            cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, decoder: params.decoder, batchIndex: image.index,
             emphasis: params.emphasis === 'Original' ? undefined : params.emphasis,
             modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
           };

@@ -3,9 +3,10 @@
  * what it receives with `parseHostMessage` / `parseWorkerMessage` before acting on it.
  */
 import type { EaselErrorCode } from '../engine/errors.ts';
+import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
-import type { ComponentName } from '../engine/modelFolder.ts';
+import type { LoadingComponent } from '../engine/modelFolder.ts';
 import { EMPHASIS_MODES, type EmphasisMode } from '../engine/promptSyntax.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
@@ -27,6 +28,10 @@ export interface GenerationRequest {
   rng?: 'cpu' | 'gpu';
   batchCount?: number;
   emphasis?: EmphasisMode;
+  /** The final image's decoder (default full); `tiny` needs `tinyDecoderDir`. */
+  decoder?: DecoderKind;
+  /** A TAESD folder: loaded beside the model, it also makes the live previews. */
+  tinyDecoderDir?: string;
   /** Emit a preview at most every N steps (0: none). */
   previewEvery?: number;
   /** Embed the IPTC provenance XMP (default true). */
@@ -61,7 +66,7 @@ export type HostMessage =
 export type WorkerMessage =
   | { type: 'ready' }
   | { type: 'probed'; requestId: string; probes: ProviderProbe[] }
-  | { type: 'loading'; jobId: string; component: ComponentName }
+  | { type: 'loading'; jobId: string; component: LoadingComponent }
   | { type: 'loaded'; jobId: string; provider: ExecutionProvider; ms: number; notices: string[] }
   | { type: 'step'; jobId: string; imageIndex: number; step: number; total: number; timestep: number; elapsedMs: number; itPerSec: number; etaMs: number }
   | { type: 'preview'; jobId: string; step: number; width: number; height: number; rgba: ArrayBuffer }
@@ -77,7 +82,7 @@ export const ERROR_CODES: readonly EaselErrorCode[] = [
   'CHECKPOINT_INVALID', 'CHECKPOINT_UNSUPPORTED',
 ];
 
-const COMPONENTS: readonly ComponentName[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker'];
+const COMPONENTS: readonly LoadingComponent[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker', 'tiny_decoder'];
 
 const MAX_TEXT = 20_000;
 const id: Check = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
@@ -99,6 +104,8 @@ const REQUEST_SHAPE: Shape = {
   rng: optional(oneOf(['cpu', 'gpu'])),
   batchCount: optional(integer(1, 64)),
   emphasis: optional(oneOf(EMPHASIS_MODES)),
+  decoder: optional(oneOf(DECODER_KINDS)),
+  tinyDecoderDir: optional(text(4096)),
   previewEvery: optional(integer(0, 500)),
   provenance: optional((value) => typeof value === 'boolean'),
   safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { isExecutionProviderChoice, type ExecutionProviderChoice } from '../engine/providerNames.ts';
 import { isSamplerName, isScheduleType } from '../engine/samplers/index.ts';
@@ -6,6 +7,7 @@ import { DEFAULT_PANEL_SETTINGS, type PanelSettings } from '../protocol/panelMes
 import { LINK_STYLES, type LinkStyle } from '../text/imageReference.ts';
 import { PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
+import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
 
 export interface EaselConfiguration {
   model: string;
@@ -43,6 +45,7 @@ export function readConfiguration(): EaselConfiguration {
       width: get('defaults.width', DEFAULT_PANEL_SETTINGS.width, size),
       height: get('defaults.height', DEFAULT_PANEL_SETTINGS.height, size),
       rng: get('defaults.rng', 'cpu', (value) => value === 'cpu' || value === 'gpu'),
+      decoder: get('decoder', 'full', (value) => DECODER_KINDS.includes(value as DecoderKind)),
     },
     outputFolder: get('output.folder', DEFAULT_OUTPUT_FOLDER, (value) => typeof value === 'string'),
     fileNameTemplate: get('output.fileNameTemplate', DEFAULT_FILE_NAME_TEMPLATE, (value) => typeof value === 'string' && value.trim() !== ''),
@@ -57,4 +60,9 @@ export function readConfiguration(): EaselConfiguration {
       checker: get('safety.checker', 'blur', (value) => SAFETY_CHECKER_MODES.includes(value as SafetyCheckerMode)),
     },
   };
+}
+
+/** Where "Download Model…" puts models and the tiny decoder. */
+export function modelsDir(context: vscode.ExtensionContext): string {
+  return join(context.globalStorageUri.fsPath, 'models');
 }

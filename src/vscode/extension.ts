@@ -8,13 +8,14 @@ import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
 import { stripCommentSyntax } from '../text/commentText.ts';
 import { imageReference } from '../text/imageReference.ts';
-import { readConfiguration } from './configuration.ts';
+import { modelsDir, readConfiguration } from './configuration.ts';
 import { GenerationController, relativeToDocument } from './generationController.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
 import { settingsFromMetadata } from './regenerate.ts';
 import { listModels } from '../models/library.ts';
 import { downloadModel } from '../models/download.ts';
-import { CURATED_MODELS } from '../models/curated.ts';
+import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
+import type { DownloadKind } from '../models/download.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
 import type { ProviderProbe } from '../engine/providerNames.ts';
 
@@ -190,9 +191,6 @@ async function generateFromSelection(controller: GenerationController, host: Pan
   if (!(await vscode.workspace.applyEdit(edit))) void vscode.window.showWarningMessage(`Easel saved ${image.item.relativePath} but could not insert the link.`);
 }
 
-function modelsDir(context: vscode.ExtensionContext): string {
-  return join(context.globalStorageUri.fsPath, 'models');
-}
 
 let probed: Promise<ProviderProbe[]> | undefined;
 
@@ -239,8 +237,9 @@ async function pickModel(storage: string, providers: string): Promise<string | u
 
 /** "Easel: Download Model…": a curated list or any owner/repo, licence first, then a cancellable, resumable download. */
 async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.LogOutputChannel): Promise<void> {
-  const items: Array<vscode.QuickPickItem & { repo?: string; revision?: string }> = CURATED_MODELS.map((model) => ({
+  const items: Array<vscode.QuickPickItem & { repo?: string; revision?: string; download?: DownloadKind }> = [...CURATED_MODELS, ...CURATED_TINY_DECODERS].map((model) => ({
     label: model.title, description: `${model.approximateSize} · ${model.license}`, detail: `${model.repo}${model.revision === 'main' ? '' : `@${model.revision}`} — ${model.purpose}`, repo: model.repo, revision: model.revision,
+    download: CURATED_TINY_DECODERS.includes(model as (typeof CURATED_TINY_DECODERS)[number]) ? 'tinyDecoder' : 'model',
   }));
   items.push({ label: '$(edit) Another repository (owner/name[@revision])…' });
   const choice = await vscode.window.showQuickPick(items, { title: 'Easel: Download Model', matchOnDetail: true });
@@ -260,7 +259,7 @@ async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.Log
       token2.onCancellationRequested(() => controller.abort());
       let last = 0;
       return downloadModel({
-        repo: repo!, revision, destinationRoot: modelsDir(context), endpoint, token, signal: controller.signal,
+        repo: repo!, revision, kind: choice.download, destinationRoot: modelsDir(context), endpoint, token, signal: controller.signal,
         confirmLicense: async (license, files, total) => {
           const answer = await vscode.window.showInformationMessage(
             `${repo} is ${(total / 1024 ** 3).toFixed(2)} GB in ${files.length} files. Licence: ${license ?? 'not stated in the model card — check the model page'}. Do you accept its licence and download it?`,
@@ -275,6 +274,11 @@ async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.Log
       });
     });
     log.info(`Downloaded ${repo} to ${folder}.`);
+    if (choice.download === 'tinyDecoder') {
+      const use = await vscode.window.showInformationMessage(`Easel: the tiny decoder is ready; live previews now show decoded images. Use it for the final images too (easel.decoder "tiny")?`, 'Use for Images');
+      if (use) await vscode.workspace.getConfiguration('easel').update('decoder', 'tiny', vscode.ConfigurationTarget.Global);
+      return;
+    }
     const use = await vscode.window.showInformationMessage(`Easel: ${repo} is ready.`, 'Use This Model');
     if (use) {
       await vscode.workspace.getConfiguration('easel').update('model', folder, vscode.ConfigurationTarget.Global);

@@ -6,7 +6,8 @@ import { writeImageIntoWorkspace } from '../png/outputPath.ts';
 import type { GalleryItem, PanelSettings, ProgressView } from '../protocol/panelMessages.ts';
 import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
 import type { GenerationRequest } from '../service/protocol.ts';
-import { readConfiguration } from './configuration.ts';
+import { modelsDir, readConfiguration } from './configuration.ts';
+import { findTinyDecoder } from '../models/library.ts';
 import { checkPrompt } from '../safety/promptFilter.ts';
 
 /** Where a job's events go: the panel when it is open, otherwise a notification. */
@@ -141,6 +142,15 @@ export class GenerationController implements vscode.Disposable {
     if (this.current) {
       this.log.info('A generation is running; this one is queued.');
     }
+    // Found on every run (a download may have just finished): it makes the previews even when the full decoder makes the image.
+    const tinyDecoderDir = await findTinyDecoder([modelsDir(this.context), ...config.modelDirectories]);
+    if (settings.decoder === 'tiny' && !tinyDecoderDir) {
+      observer.finished('error', 'The tiny decoder is not installed.');
+      void vscode.window.showErrorMessage('Easel: easel.decoder is "tiny" but no tiny decoder (TAESD) is installed. Download it, or use the full decoder.', 'Download Model').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('easel.downloadModel');
+      });
+      return [];
+    }
     const request: GenerationRequest = {
       modelDir: config.model,
       provider: config.provider,
@@ -154,6 +164,8 @@ export class GenerationController implements vscode.Disposable {
       width: settings.width,
       height: settings.height,
       rng: settings.rng,
+      decoder: settings.decoder,
+      tinyDecoderDir,
       batchCount: settings.batchCount,
       previewEvery: config.previewEvery,
       provenance: config.provenance,

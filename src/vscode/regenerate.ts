@@ -34,6 +34,8 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
     seed: p.seed ?? '',
     batchCount: 1,
     rng: p.rng ?? base.rng,
+    // A1111 reads a missing "VAE Decoder" as Full.
+    decoder: p.decoder ?? 'full',
   };
   if (metadata.source === 'none') notes.push('This PNG has no generation parameters.');
   else if (metadata.source !== 'easel') notes.push(`Read ${SOURCE_NAMES[metadata.source]} metadata.`);

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
+const REFERENCE = resolve(import.meta.dirname, '..', 'reference');
 const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli.js');
 let demo: string;
 
@@ -30,7 +31,7 @@ test('generate writes a PNG with its parameters, and inspect reads them back', (
   assert.deepEqual(
     { ...metadata.parameters, durationMs: undefined, appVersion: undefined, modelHash: undefined },
     { prompt: 'a yellow sun over the ocean', negativePrompt: '', steps: 6, sampler: 'DPM++ 2M', schedule: 'Karras', cfgScale: 2.5, seed: '12345678901234567890',
-      width: 64, height: 96, rng: 'gpu', batchIndex: 0, modelName: 'demo', provider: 'cpu', durationMs: undefined, appVersion: undefined, modelHash: undefined },
+      width: 64, height: 96, rng: 'gpu', decoder: 'full', batchIndex: 0, modelName: 'demo', provider: 'cpu', durationMs: undefined, appVersion: undefined, modelHash: undefined },
   );
   assert.match(metadata.parameters.modelHash ?? '', /^[0-9a-f]{10}$/);
   const inspect = easel('inspect', out);
@@ -58,6 +59,8 @@ const BAD_INPUTS: Array<[string, string[], RegExp]> = [
   ['unknown provider', ['--provider', 'tpu'], /Unknown --provider "tpu"/],
   ['missing model folder', ['--model', '/nonexistent/model'], /does not exist/],
   ['unknown option', ['--colour', 'red'], /Unknown option '--colour'/],
+  ['--decoder tiny with no tiny decoder beside the model', ['--decoder', 'tiny'], /no tiny decoder \(TAESD\) folder beside/],
+  ['--decoder naming a full model', ['--decoder', join(REFERENCE, 'img2img_inpaint', 'model-optimum-main')], /AutoencoderKL, not a tiny decoder/],
 ];
 
 for (const [label, args, message] of BAD_INPUTS) {
@@ -80,10 +83,26 @@ test('an unwritable output folder is an error and leaves nothing behind (even ro
   assert.match(run.stderr, /Cannot write into/);
 });
 
+test('--decoder DIR: the tiny decoder makes the image and the PNG says so ("VAE Decoder: TAESD")', () => {
+  const folder = temporaryFolder();
+  const model = join(REFERENCE, 'img2img_inpaint', 'model-optimum-main');
+  const common = ['generate', '--model', model, '--prompt', 'a lighthouse', '--steps', '2', '--seed', '3', '--width', '64', '--height', '64', '--cfg', '1'];
+  const tiny = easel(...common, '--decoder', join(REFERENCE, 'taesd', 'taesd'), '--out', join(folder, 'tiny.png'));
+  assert.equal(tiny.code, 0, tiny.stderr);
+  const full = easel(...common, '--out', join(folder, 'full.png'));
+  assert.equal(full.code, 0, full.stderr);
+  const tinyPng = readFileSync(join(folder, 'tiny.png'));
+  const metadata = readImageMetadata(tinyPng);
+  assert.equal(metadata.parameters.decoder, 'tiny');
+  assert.match(tinyPng.toString('latin1'), /VAE Decoder: TAESD/);
+  assert.equal(readImageMetadata(readFileSync(join(folder, 'full.png'))).parameters.decoder, 'full');
+  assert.doesNotMatch(readFileSync(join(folder, 'full.png')).toString('latin1'), /VAE Decoder/);
+});
+
 test('--help documents every option', () => {
   const help = easel('generate', '--help');
   assert.equal(help.code, 0);
-  for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--out']) {
+  for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--decoder', '--out']) {
     assert.ok(help.stdout.includes(option), option);
   }
 });

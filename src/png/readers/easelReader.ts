@@ -13,6 +13,7 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
   const sampler = record.sampler;
   const schedule = record.schedule;
   const rng = record.rng;
+  const decoder = record.decoder;
   const parameters: ImageParameters = {
     prompt: stringField(record, 'prompt'),
     negativePrompt: stringField(record, 'negativePrompt'),
@@ -24,6 +25,7 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
     width: numberField(record, 'width', { integer: true, min: 8 }),
     height: numberField(record, 'height', { integer: true, min: 8 }),
     rng: rng === 'cpu' || rng === 'gpu' ? rng : undefined,
+    decoder: decoder === 'full' || decoder === 'tiny' ? decoder : undefined,
     batchIndex: numberField(record, 'batchIndex', { integer: true, min: 0 }),
     emphasis: isEmphasisMode(record.emphasis) ? record.emphasis : undefined,
     modelName: stringField(record, 'modelName'),

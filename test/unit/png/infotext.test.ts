@@ -88,3 +88,13 @@ test('Emphasis is written as A1111 writes it: only when not Original and a promp
   assert.match(formatInfotext({ ...base, prompt: 'plain', negativePrompt: '[blurry]', emphasis: 'None' }), /Emphasis: None/);
   assert.deepEqual(parseInfotext(`p\nSteps: 4, Seed: 1, Emphasis: Loud`).unmapped, ['Emphasis: Loud']);
 });
+
+test('the tiny decoder is written as A1111 writes it ("VAE Decoder: TAESD"); Full, its default, is left out; both read back', () => {
+  const tiny = formatInfotext({ prompt: 'p', steps: 1, sampler: 'Euler', cfgScale: 1, seed: '1', width: 64, height: 64, rng: 'gpu', decoder: 'tiny' });
+  assert.equal(tiny, 'p\nSteps: 1, Sampler: Euler, CFG scale: 1, Seed: 1, Size: 64x64, VAE Decoder: TAESD');
+  assert.equal(parseInfotext(tiny).parameters.decoder, 'tiny');
+  const full = formatInfotext({ prompt: 'p', steps: 1, sampler: 'Euler', cfgScale: 1, seed: '1', width: 64, height: 64, rng: 'gpu', decoder: 'full' });
+  assert.doesNotMatch(full, /VAE Decoder/);
+  assert.equal(parseInfotext('p\nSteps: 1, Sampler: Euler, VAE Decoder: Full, Seed: 1').parameters.decoder, 'full');
+  assert.deepEqual(parseInfotext('p\nSteps: 1, Sampler: Euler, VAE Decoder: Approx, Seed: 1').unmapped, ['VAE Decoder: Approx']);
+});

@@ -37,3 +37,9 @@ test('a PNG without parameters says so', () => {
   const { notes } = settingsFromMetadata(metadata({ source: 'none' }), DEFAULT_PANEL_SETTINGS, { modelName: 'm' });
   assert.match(notes.join(' '), /no generation parameters/);
 });
+
+test('Regenerate restores the decoder the image was made with; a missing "VAE Decoder" means Full, as in A1111', () => {
+  const base = { ...DEFAULT_PANEL_SETTINGS, decoder: 'tiny' as const };
+  assert.equal(settingsFromMetadata(metadata({ source: 'easel', parameters: { prompt: 'x', decoder: 'tiny' } }), { ...base, decoder: 'full' }, { modelName: 'm' }).settings.decoder, 'tiny');
+  assert.equal(settingsFromMetadata(metadata({ parameters: { prompt: 'x' } }), base, { modelName: 'm' }).settings.decoder, 'full');
+});
