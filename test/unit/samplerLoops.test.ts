@@ -41,8 +41,13 @@ function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, l
   return worst;
 }
 
+let worstInCase = 0;
+let worstAbsoluteInCase = 0;
+
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, label: string): void {
   const error = relativeError(actual, expected, label);
+  worstInCase = Math.max(worstInCase, error);
+  for (let i = 0; i < expected.length; i++) worstAbsoluteInCase = Math.max(worstAbsoluteInCase, Math.abs(actual[i] - expected[i]));
   assert.ok(error <= RELATIVE, `${label}: relative error ${error.toExponential(2)} > ${RELATIVE}`);
 }
 
@@ -52,7 +57,9 @@ test('the reference holds 29 whole-loop cases over all six samplers', () => {
 });
 
 for (const c of cases) {
-  test(`${c.id} (${c.scheduler_class}): every scaled input and every step's latents match diffusers`, () => {
+  test(`${c.id} (${c.scheduler_class}): every scaled input and every step's latents match diffusers`, (t) => {
+    worstInCase = 0;
+    worstAbsoluteInCase = 0;
     const config = parseSchedulerConfig({ _class_name: c.scheduler_class, ...c.scheduler_config });
     const sampler = createSampler(c.sampler, { config, steps: c.steps, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic' });
     assertClose(sampler.timesteps, c.timesteps, 'timesteps');
@@ -69,5 +76,6 @@ for (const c of cases) {
       latents = sampler.step(Float32Array.from(c.model_outputs[step]), step, latents, () => generator.randn(c.shape));
       assertClose(latents, c.latents_after_step[step], `step ${step}: latents after step`);
     }
+    t.diagnostic(`worst relative error ${worstInCase.toExponential(2)}, max |Δ| ${worstAbsoluteInCase.toExponential(2)}`);
   });
 }

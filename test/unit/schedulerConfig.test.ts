@@ -139,3 +139,12 @@ test('impossible schedules are refused before any image is made', () => {
   assert.throws(() => sampler('Euler', { ...SD15, num_train_timesteps: 3, trained_betas: [0.1, 0.2] }), /"trained_betas" has 2 values/);
   assert.throws(() => parseSchedulerConfig({ ...SD15, steps_offset: 5000 }), /"steps_offset"/);
 });
+
+test('trained_betas replace the beta schedule', () => {
+  const count = 1000;
+  const linear = Array.from({ length: count }, (_, i) => Math.fround(0.0001 + (0.02 - 0.0001) * (i / (count - 1))));
+  const explicit = sampler('Euler', { ...SD15, beta_schedule: 'scaled_linear', trained_betas: linear });
+  const scheduled = sampler('Euler', { ...SD15, beta_schedule: 'linear', beta_start: 0.0001, beta_end: 0.02 });
+  explicit.sigmas!.forEach((sigma, i) => assert.ok(Math.abs(sigma - scheduled.sigmas![i]) <= 1e-6 * Math.max(1, sigma), `σ[${i}]`));
+  assert.notEqual(explicit.sigmas![0].toFixed(3), sampler('Euler', SD15).sigmas![0].toFixed(3), 'the scaled_linear schedule is not used');
+});
