@@ -121,7 +121,7 @@ test('rescale_betas_zero_snr: the last training ᾱ is 0 (2⁻²⁴ for the σ-s
 test('unsupported values of keys a sampler reads are refused with the key named; other samplers ignore them', () => {
   assert.throws(() => sampler('DDIM', { ...SD15, thresholding: true }), /"thresholding": true is not supported by Easel's DDIM/);
   assert.doesNotThrow(() => sampler('Euler', { ...SD15, thresholding: true }), 'EulerDiscreteScheduler has no thresholding');
-  assert.throws(() => sampler('Euler', { ...SD15, interpolation_type: 'log_linear' }), /"interpolation_type": "log_linear"/);
+  assert.throws(() => parseSchedulerConfig({ ...SD15, interpolation_type: 'cubic' }), /"interpolation_type" is "cubic"/);
   assert.throws(() => sampler('DPM++ 2M', { ...SD15, use_lu_lambdas: true }), /"use_lu_lambdas"/);
   assert.throws(() => sampler('DPM++ 2M', { ...SD15, lambda_min_clipped: -5.1 }), /"lambda_min_clipped"/);
   assert.doesNotThrow(() => sampler('DPM++ 2M', { ...SD15, lambda_min_clipped: '-inf' }));
@@ -147,4 +147,18 @@ test('trained_betas replace the beta schedule', () => {
   const scheduled = sampler('Euler', { ...SD15, beta_schedule: 'linear', beta_start: 0.0001, beta_end: 0.02 });
   explicit.sigmas!.forEach((sigma, i) => assert.ok(Math.abs(sigma - scheduled.sigmas![i]) <= 1e-6 * Math.max(1, sigma), `σ[${i}]`));
   assert.notEqual(explicit.sigmas![0].toFixed(3), sampler('Euler', SD15).sigmas![0].toFixed(3), 'the scaled_linear schedule is not used');
+});
+
+test('interpolation_type "log_linear": Euler steps through N + 1 sigmas evenly spaced in log σ, from σ_max to σ_min', () => {
+  const steps = 6;
+  const linear = sampler('Euler', SD15, steps);
+  const logLinear = sampler('Euler', { ...SD15, interpolation_type: 'log_linear' }, steps);
+  const sigmas = logLinear.sigmas!;
+  assert.equal(sigmas.length, steps + 2, 'diffusers appends the final σ after N + 1 log-linear sigmas');
+  assert.equal(sigmas[0].toFixed(4), '14.6146');
+  assert.equal(sigmas[steps].toFixed(4), '0.0292', 'the last step ends at σ_min, not 0');
+  const ratio = Math.log(sigmas[1] / sigmas[0]);
+  for (let i = 1; i <= steps; i++) assert.ok(Math.abs(Math.log(sigmas[i] / sigmas[i - 1]) - ratio) < 1e-5, `log-spacing at ${i}`);
+  assert.deepEqual([...logLinear.timesteps], [...linear.timesteps], 'the UNet still gets the spaced timesteps');
+  assert.equal(sampler('Euler a', { ...SD15, interpolation_type: 'log_linear' }, steps).sigmas!.length, steps + 1, 'Euler a has no interpolation_type');
 });

@@ -32,7 +32,8 @@ export interface SchedulerConfig {
   use_karras_sigmas: boolean;
   final_sigmas_type: FinalSigmasType;
   timestep_type: TimestepKind;
-  interpolation_type: 'linear';
+  /** How Euler picks σ for the spaced timesteps: interpolated in the training table, or log-linear from σ_max to σ_min. */
+  interpolation_type: 'linear' | 'log_linear';
   sigma_min: number | null;
   sigma_max: number | null;
   lower_order_final: boolean;
@@ -139,7 +140,6 @@ const UNSUPPORTED: ReadonlyArray<{ key: string; classes: readonly SamplerName[];
   { key: 'use_flow_sigmas', classes: ['DPM++ 2M'], supported: (v) => v === false, why: 'flow-matching models are not Stable Diffusion 1.x/2.x' },
   { key: 'variance_type', classes: ['DPM++ 2M'], supported: (v) => v === null, why: 'learned-variance UNets are not Stable Diffusion 1.x/2.x' },
   { key: 'lambda_min_clipped', classes: ['DPM++ 2M'], supported: (v) => v === -Infinity || v === '-inf', why: 'only the default -inf is implemented' },
-  { key: 'interpolation_type', classes: ['Euler'], supported: (v) => v === 'linear', why: 'only "linear" is implemented' },
 ];
 
 /** The configuration the named sampler runs with: its class's defaults, overridden by the keys the file holds. */
@@ -227,6 +227,7 @@ export function parseSchedulerConfig(raw: unknown, source = 'scheduler_config.js
   choice('timestep_spacing', SPACINGS);
   choice('final_sigmas_type', ['zero', 'sigma_min'] as const);
   choice('timestep_type', ['discrete', 'continuous'] as const);
+  choice('interpolation_type', ['linear', 'log_linear'] as const);
   for (const key of ['set_alpha_to_one', 'clip_sample', 'rescale_betas_zero_snr', 'use_karras_sigmas', 'lower_order_final', 'euler_at_final'] as const) flag(key);
   if (typeof config.beta_start === 'number' && typeof config.beta_end === 'number' && config.beta_end < config.beta_start) {
     throw new EaselError('MODEL_INVALID', `${source}: "beta_end" (${config.beta_end}) is below "beta_start" (${config.beta_start}); the noise schedule must increase.`);
@@ -239,7 +240,7 @@ export function parseSchedulerConfig(raw: unknown, source = 'scheduler_config.js
     config.trained_betas = betas;
   }
   // Keys read as-is by the classes that take them; their values are checked per sampler (resolveSchedulerConfig).
-  for (const key of ['thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'variance_type', 'lambda_min_clipped', 'interpolation_type']) {
+  for (const key of ['thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'variance_type', 'lambda_min_clipped']) {
     if (record[key] !== undefined && record[key] !== null) config[key] = record[key];
   }
   return config as SchedulerFile;
