@@ -40,8 +40,11 @@ export interface SchedulerConfig {
   euler_at_final: boolean;
 }
 
+/** Keys Easel reads only to refuse the values it does not implement (`REFUSED_VALUES`). */
+export type RefusedKey = 'thresholding' | 'use_exponential_sigmas' | 'use_beta_sigmas' | 'use_lu_lambdas' | 'use_flow_sigmas' | 'variance_type' | 'lambda_min_clipped';
+
 /** What a scheduler_config.json holds: each key checked, nothing filled in. */
-export type SchedulerFile = Partial<SchedulerConfig>;
+export type SchedulerFile = Partial<SchedulerConfig> & Partial<Record<RefusedKey, unknown>>;
 
 /**
  * Stable Diffusion 1.x's scheduler_config.json, with every key present; Easel reads a folder that
@@ -132,7 +135,7 @@ export const SAMPLER_CLASSES: Readonly<Record<SamplerName, SamplerClass>> = {
  * Keys of diffusers' classes whose non-default values select behaviour Easel does not implement.
  * A sampler whose class reads the key refuses such a value instead of silently ignoring it.
  */
-const UNSUPPORTED: ReadonlyArray<{ key: string; classes: readonly SamplerName[]; supported: (value: unknown) => boolean; why: string }> = [
+const REFUSED_VALUES: ReadonlyArray<{ key: RefusedKey; classes: readonly SamplerName[]; supported: (value: unknown) => boolean; why: string }> = [
   { key: 'thresholding', classes: ['DPM++ 2M', 'DDIM', 'LCM'], supported: (v) => v === false, why: 'dynamic thresholding is for pixel-space models' },
   { key: 'use_exponential_sigmas', classes: ['Euler', 'DPM++ 2M'], supported: (v) => v === false, why: 'use Karras or the default spacing' },
   { key: 'use_beta_sigmas', classes: ['Euler', 'DPM++ 2M'], supported: (v) => v === false, why: 'use Karras or the default spacing' },
@@ -146,7 +149,7 @@ const UNSUPPORTED: ReadonlyArray<{ key: string; classes: readonly SamplerName[];
 export function resolveSchedulerConfig(sampler: SamplerName, file: SchedulerFile, source = 'scheduler_config.json'): SchedulerConfig {
   const { defaults } = SAMPLER_CLASSES[sampler];
   const present = file as Record<string, unknown>;
-  for (const rule of UNSUPPORTED) {
+  for (const rule of REFUSED_VALUES) {
     const value = present[rule.key];
     if (value !== undefined && rule.classes.includes(sampler) && !rule.supported(value)) {
       throw new EaselError('MODEL_INVALID', `${source}: "${rule.key}": ${JSON.stringify(value)} is not supported by Easel's ${sampler} (${rule.why}); edit the file or choose another sampler.`);
@@ -240,7 +243,7 @@ export function parseSchedulerConfig(raw: unknown, source = 'scheduler_config.js
     config.trained_betas = betas;
   }
   // Keys read as-is by the classes that take them; their values are checked per sampler (resolveSchedulerConfig).
-  for (const key of ['thresholding', 'use_exponential_sigmas', 'use_beta_sigmas', 'use_lu_lambdas', 'use_flow_sigmas', 'variance_type', 'lambda_min_clipped']) {
+  for (const { key } of REFUSED_VALUES) {
     if (record[key] !== undefined && record[key] !== null) config[key] = record[key];
   }
   return config as SchedulerFile;
