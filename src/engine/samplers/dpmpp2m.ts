@@ -33,7 +33,8 @@ function alphaSigma(sigma: number): [alpha: number, sigmaT: number, lambda: numb
 
 /**
  * diffusers' DPMSolverMultistepScheduler as A1111's "DPM++ 2M": algorithm dpmsolver++, order 2,
- * midpoint solver, final σ = 0 with a first-order last step. Latents stay in VP space (x = α·x₀ + σₜ·ε),
+ * midpoint solver, final σ = 0 with a first-order last step (or σ_min with final_sigmas_type, then the
+ * last step is first order only for short runs, as lower_order_final says). Latents stay in VP space (x = α·x₀ + σₜ·ε),
  * so the initial noise is not scaled and the model input is the sample itself. Each operation rounds to
  * float32 as diffusers' tensors do: x₀ = (x − σₜ·ε)/α cancels large terms, and the second-order
  * difference of x₀ carries that rounding into every later step.
