@@ -38,7 +38,81 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
   return `${parameters.prompt ?? ''}${negative}\n${line}`.trim();
 }
 
-const PARAMETER = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+/**
+ * A1111's `re_param_code` (`\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)`, found
+ * repeatedly), matched by hand: the regex backtracks over every start position of a long line
+ * without a colon, which took minutes on a hostile 300 KB line. This walk visits each character a
+ * bounded number of times. Returns [key, raw value] pairs in order.
+ */
+export function infotextPairs(line: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  let from = 0;
+  while (from < line.length) {
+    // The key is the run of key characters ending just before a colon, from its first word
+    // character; the first colon with a key of two or more characters wins.
+    let colon = line.indexOf(':', from);
+    let keyStart = -1;
+    while (colon >= 0) {
+      let runStart = colon;
+      while (runStart > from && isKeyChar(line.charCodeAt(runStart - 1))) runStart--;
+      let word = runStart;
+      while (word < colon && !isWordChar(line.charCodeAt(word))) word++;
+      if (colon - word >= 2) {
+        keyStart = word;
+        break;
+      }
+      colon = line.indexOf(':', colon + 1);
+    }
+    if (keyStart < 0) break;
+    let valueStart = colon + 1;
+    while (valueStart < line.length && isSpace(line.charCodeAt(valueStart))) valueStart++;
+    let valueEnd = -1;
+    if (line.charCodeAt(valueStart) === QUOTE) {
+      const close = closingQuote(line, valueStart);
+      if (close > valueStart + 1 && (close + 1 === line.length || line.charCodeAt(close + 1) === COMMA)) valueEnd = close + 1;
+    }
+    if (valueEnd < 0) {
+      valueEnd = line.indexOf(',', valueStart);
+      if (valueEnd < 0) valueEnd = line.length;
+    }
+    pairs.push([line.slice(keyStart, colon), line.slice(valueStart, valueEnd)]);
+    from = valueEnd + 1;
+  }
+  return pairs;
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const BACKSLASH = 0x5c;
+
+function isWordChar(code: number): boolean {
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
+}
+
+function isKeyChar(code: number): boolean {
+  return isWordChar(code) || code === 0x20 || code === 0x2d || code === 0x2f;
+}
+
+/** What JavaScript's `\s` matches. */
+function isSpace(code: number): boolean {
+  return (code >= 0x09 && code <= 0x0d) || code === 0x20 || code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a)
+    || code === 0x2028 || code === 0x2029 || code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff;
+}
+
+/** Index of the quote closing the one at `open` (`\\.` escapes any character but a line break), or -1. */
+function closingQuote(line: string, open: number): number {
+  for (let i = open + 1; i < line.length; i++) {
+    const code = line.charCodeAt(i);
+    if (code === QUOTE) return i;
+    if (code === BACKSLASH) {
+      const next = line.charCodeAt(i + 1);
+      if (i + 1 >= line.length || next === 0x0a || next === 0x0d || next === 0x2028 || next === 0x2029) return -1;
+      i++;
+    }
+  }
+  return -1;
+}
+
 const IMAGE_SIZE = /^(\d+)x(\d+)$/;
 
 export interface ParsedInfotext {
@@ -51,10 +125,11 @@ export interface ParsedInfotext {
 /** A1111's parse_generation_parameters: the last line is parameters if it holds three or more pairs. */
 export function parseInfotextFields(text: string): ParsedInfotext {
   const lines = text.trim().split('\n');
-  let last = lines.pop() ?? '';
-  if ([...last.matchAll(PARAMETER)].length < 3) {
+  const last = lines.pop() ?? '';
+  const pairs = infotextPairs(last);
+  if (pairs.length < 3) {
     lines.push(last);
-    last = '';
+    pairs.length = 0;
   }
   let prompt = '';
   let negativePrompt = '';
@@ -69,7 +144,7 @@ export function parseInfotextFields(text: string): ParsedInfotext {
     else prompt += (prompt === '' ? '' : '\n') + line;
   }
   const fields = new Map<string, string>();
-  for (const [, key, raw] of last.matchAll(PARAMETER)) {
+  for (const [key, raw] of pairs) {
     let value = raw;
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
       try {

@@ -1,12 +1,12 @@
 import { open } from 'node:fs/promises';
-import { EaselError } from '../engine/errors.ts';
-import { readChunks } from './chunks.ts';
+import { EaselError, isEaselError } from '../engine/errors.ts';
+import { readChunks, readChunksFromFile, type PngChunk } from './chunks.ts';
 import type { MetadataReadResult, MetadataSource } from './imageParameters.ts';
 import { parseInfotext } from './infotext.ts';
 import { readComfyGraph } from './readers/comfyuiReader.ts';
 import { readEaselChunk } from './readers/easelReader.ts';
 import { readFooocus, readInvokeAi, readNovelAi } from './readers/otherTools.ts';
-import { DEFAULT_TEXT_LIMITS, TEXT_CHUNK_TYPES, decodeTextChunks, type TextEntry } from './textChunks.ts';
+import { DEFAULT_TEXT_LIMITS, decodeTextChunks, textChunkReadOptions, type TextEntry } from './textChunks.ts';
 import { EASEL_KEYWORD } from './keywords.ts';
 
 export interface ImageMetadata extends MetadataReadResult {
@@ -23,7 +23,10 @@ export const MAX_METADATA_FILE_BYTES = 256 * 1024 * 1024;
  * a chunk past the end) is an EaselError; odd metadata is reported in `problems`.
  */
 export function readImageMetadata(bytes: Uint8Array): ImageMetadata {
-  const chunks = readChunks(bytes, { wanted: (type) => TEXT_CHUNK_TYPES.has(type) });
+  return metadataFromChunks(readChunks(bytes, textChunkReadOptions()));
+}
+
+function metadataFromChunks(chunks: PngChunk[]): ImageMetadata {
   const { entries, problems } = decodeTextChunks(chunks, DEFAULT_TEXT_LIMITS);
   const text = (keyword: string) => entries.find((entry) => entry.keyword === keyword)?.text;
   const result = (source: MetadataSource, read: { parameters: MetadataReadResult['parameters']; unmapped?: string[]; problems?: string[] }): ImageMetadata => ({
@@ -34,35 +37,46 @@ export function readImageMetadata(bytes: Uint8Array): ImageMetadata {
     chunks: entries,
   });
 
+  // A reader that refuses its chunk (JSON nested too deeply) leaves the others to try theirs.
+  const attempt = <T>(keyword: string, read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      if (!isEaselError(error, 'PNG_INVALID')) throw error;
+      problems.push(`"${keyword}" chunk: ${error.message}`);
+      return undefined;
+    }
+  };
+
   const easel = text(EASEL_KEYWORD);
   if (easel !== undefined) {
-    const read = readEaselChunk(easel);
+    const read = attempt(EASEL_KEYWORD, () => readEaselChunk(easel));
     if (read && Object.keys(read.parameters).length > 0) return result('easel', read);
     problems.push(...(read?.problems ?? []));
   }
   const parametersText = text('parameters');
   if (parametersText !== undefined) {
     if (text('fooocus_scheme') === 'fooocus' || parametersText.trimStart().startsWith('{')) {
-      const read = readFooocus(parametersText);
+      const read = attempt('parameters', () => readFooocus(parametersText));
       if (read) return result('fooocus', read);
     }
     return result('a1111', parseInfotext(parametersText));
   }
   const comfy = text('prompt');
   if (comfy !== undefined) {
-    const read = readComfyGraph(comfy);
+    const read = attempt('prompt', () => readComfyGraph(comfy) ?? null);
     if (read) return result('comfyui', read);
-    problems.push('the "prompt" chunk is not a ComfyUI graph');
+    if (read === null) problems.push('the "prompt" chunk is not a ComfyUI graph');
   }
   const invoke = text('invokeai_metadata');
   if (invoke !== undefined) {
-    const read = readInvokeAi(invoke);
+    const read = attempt('invokeai_metadata', () => readInvokeAi(invoke) ?? null);
     if (read) return result('invokeai', read);
-    problems.push('the invokeai_metadata chunk is not a JSON object');
+    if (read === null) problems.push('the invokeai_metadata chunk is not a JSON object');
   }
   const comment = text('Comment');
   if (comment !== undefined) {
-    const read = readNovelAi(comment, text('Description'), text('Source'));
+    const read = attempt('Comment', () => readNovelAi(comment, text('Description'), text('Source')));
     if (read) return result('novelai', read);
   }
   return result('none', { parameters: {} });
@@ -74,9 +88,7 @@ export async function readImageMetadataFile(path: string): Promise<ImageMetadata
     handle = await open(path, 'r');
     const { size } = await handle.stat();
     if (size > MAX_METADATA_FILE_BYTES) throw new EaselError('PNG_INVALID', `${path} is larger than ${MAX_METADATA_FILE_BYTES / 1024 / 1024} MiB; it is not read.`);
-    const bytes = new Uint8Array(size);
-    await handle.read(bytes, 0, size, 0);
-    return readImageMetadata(bytes);
+    return metadataFromChunks(await readChunksFromFile(handle, textChunkReadOptions()));
   } catch (error) {
     if (error instanceof EaselError) throw new EaselError(error.code, `${path}: ${error.message}`, { cause: error });
     throw new EaselError('PNG_INVALID', `Cannot read ${path}: ${(error as Error).message}.`, { cause: error });

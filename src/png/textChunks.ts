@@ -1,5 +1,5 @@
 import { inflateSync } from 'node:zlib';
-import { buildChunk, type PngChunk } from './chunks.ts';
+import { buildChunk, type ChunkReadOptions, type PngChunk } from './chunks.ts';
 
 export const TEXT_CHUNK_TYPES = new Set(['tEXt', 'zTXt', 'iTXt']);
 
@@ -10,7 +10,7 @@ export interface TextEntry {
 }
 
 export interface TextLimits {
-  /** Largest text a compressed chunk may inflate to. */
+  /** Largest text one chunk may hold, stored or inflated (a larger chunk is not even read). */
   maxInflatedBytes: number;
   /** Largest total text kept from one file. */
   maxTotalBytes: number;
@@ -18,8 +18,17 @@ export interface TextLimits {
 
 export const DEFAULT_TEXT_LIMITS: TextLimits = { maxInflatedBytes: 8 * 1024 * 1024, maxTotalBytes: 32 * 1024 * 1024 };
 
-const latin1 = new TextDecoder('latin1');
+/** How to walk a PNG for its text: only text chunks' data is read, and no more of it than the limits allow. */
+export function textChunkReadOptions(limits: TextLimits = DEFAULT_TEXT_LIMITS): ChunkReadOptions {
+  return { wanted: (type) => TEXT_CHUNK_TYPES.has(type), maxDataBytes: limits.maxInflatedBytes, maxWantedBytes: limits.maxTotalBytes };
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** ISO-8859-1, as the PNG specification defines tEXt and zTXt (TextDecoder's "latin1" is windows-1252). */
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
 
 function isLatin1(text: string): boolean {
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return false;
@@ -59,19 +68,31 @@ export function decodeTextChunks(chunks: PngChunk[], limits: TextLimits = DEFAUL
     if (!TEXT_CHUNK_TYPES.has(chunk.type)) continue;
     const type = chunk.type as TextEntry['chunkType'];
     const data = chunk.data;
+    // Sizes are checked before anything is decoded, so memory stays within a small multiple of the limits.
+    const tooLarge = chunk.unread ?? (data.length > limits.maxInflatedBytes ? `holds ${data.length} bytes, more than the ${limits.maxInflatedBytes} read from one chunk; it was not read` : undefined);
+    if (tooLarge) {
+      problems.push(`${type} chunk at byte ${chunk.offset} ${tooLarge}`);
+      continue;
+    }
+    const room = limits.maxTotalBytes - total;
+    const inflateCap = Math.min(limits.maxInflatedBytes, room);
+    if (room <= 0 || (type !== 'zTXt' && data.length > room)) {
+      problems.push(`text metadata beyond ${limits.maxTotalBytes} bytes was not read`);
+      break;
+    }
     const nul = data.indexOf(0);
     if (nul < 1 || nul > 79) {
       problems.push(`${type} chunk at byte ${chunk.offset}: missing or invalid keyword`);
       continue;
     }
-    const keyword = latin1.decode(data.subarray(0, nul));
+    const keyword = latin1(data.subarray(0, nul));
     try {
       let text: string;
       if (type === 'tEXt') {
-        text = latin1.decode(data.subarray(nul + 1));
+        text = latin1(data.subarray(nul + 1));
       } else if (type === 'zTXt') {
         if (data[nul + 1] !== 0) throw new Error('unknown compression method');
-        text = latin1.decode(inflateCapped(data.subarray(nul + 2), limits.maxInflatedBytes));
+        text = latin1(inflateCapped(data.subarray(nul + 2), inflateCap));
       } else {
         const compressed = data[nul + 1];
         const method = data[nul + 2];
@@ -81,19 +102,15 @@ export function decodeTextChunks(chunks: PngChunk[], limits: TextLimits = DEFAUL
         let body = data.subarray(translatedEnd + 1);
         if (compressed === 1) {
           if (method !== 0) throw new Error('unknown compression method');
-          body = inflateCapped(body, limits.maxInflatedBytes);
+          body = inflateCapped(body, inflateCap);
         }
         text = utf8.decode(body);
       }
       total += text.length;
-      if (total > limits.maxTotalBytes) {
-        problems.push(`text metadata beyond ${limits.maxTotalBytes} bytes was not read`);
-        break;
-      }
       entries.push({ keyword, text, chunkType: type });
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError
-        ? `inflates past ${limits.maxInflatedBytes} bytes`
+        ? `inflates past ${inflateCap} bytes`
         : (error as Error).message;
       problems.push(`${type} "${keyword}": ${reason}`);
     }

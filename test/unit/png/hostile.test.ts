@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { deflateSync } from 'node:zlib';
 import { buildChunk } from '../../../src/png/chunks.ts';
-import { readImageMetadata } from '../../../src/png/readMetadata.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readImageMetadata, readImageMetadataFile } from '../../../src/png/readMetadata.ts';
+import { DEFAULT_TEXT_LIMITS } from '../../../src/png/textChunks.ts';
+import { MAX_JSON_DEPTH } from '../../../src/png/readers/jsonShape.ts';
+import { deepJson, writeHugeTextChunkPng } from '../../helpers/hostilePngs.ts';
 import { encodePng } from '../../../src/png/writeMetadata.ts';
 import { isEaselError } from '../../../src/engine/errors.ts';
 import { COMFY_DEFAULT_GRAPH, iTXt, plainPng, tEXt, withChunks } from '../../helpers/pngSamples.ts';
@@ -120,4 +126,48 @@ test('property: arbitrary chunks after the signature are read or refused cleanly
     }),
     { numRuns: 400, seed: 7 },
   );
+});
+
+test('JSON nested 10 000 deep in any reader is refused as "nested too deeply", not a stack overflow', async () => {
+  const files: Array<[string, Uint8Array[]]> = [
+    ['invokeai_metadata', [iTXt('invokeai_metadata', deepJson({ positive_prompt: 'p' }, 'loras', 10_000))]],
+    ['parameters', [tEXt('fooocus_scheme', 'fooocus'), tEXt('parameters', deepJson({ prompt: 'p' }, 'styles', 10_000))]],
+    ['Comment', [tEXt('Comment', deepJson({ prompt: 'p' }, 'sm', 10_000))]],
+    ['prompt', [tEXt('prompt', deepJson({}, '3', 10_000))]],
+    ['easel', [iTXt('easel', `${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}`)]],
+  ];
+  const folder = await mkdtemp(join(tmpdir(), 'easel-deep-'));
+  try {
+    for (const [keyword, chunks] of files) {
+      const path = join(folder, `${keyword}.png`);
+      await writeFile(path, withChunks(png, chunks));
+      const metadata = await readImageMetadataFile(path);
+      assert.ok(metadata.problems.some((problem) => problem.startsWith(`"${keyword}" chunk: the metadata is nested too deeply`)), `${keyword}: ${metadata.problems.join('; ')}`);
+      JSON.stringify(metadata); // what `easel inspect --json` prints
+    }
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+  const shallow = readImageMetadata(withChunks(png, [iTXt('invokeai_metadata', deepJson({ positive_prompt: 'p' }, 'loras', MAX_JSON_DEPTH - 1))]));
+  assert.equal(shallow.source, 'invokeai', 'nesting up to the limit still reads');
+});
+
+test('a text chunk over the size limit is skipped before it is decoded; a 200 MB chunk in a file is never read into memory', async () => {
+  const over = readImageMetadata(withChunks(png, [tEXt('parameters', 'a'.repeat(DEFAULT_TEXT_LIMITS.maxInflatedBytes + 1)), tEXt('Software', 'x')]));
+  assert.equal(over.source, 'none');
+  assert.match(over.problems.join('; '), /tEXt chunk at byte \d+ holds 8388620 bytes, more than the 8388608 read from one chunk; it was not read/);
+  assert.deepEqual(over.chunks.map((chunk) => chunk.keyword), ['Software'], 'the chunks after it are still read');
+
+  const folder = await mkdtemp(join(tmpdir(), 'easel-huge-'));
+  try {
+    const path = join(folder, 'huge.png');
+    await writeHugeTextChunkPng(path, png, 200_000_000);
+    const rssBefore = process.memoryUsage().rss;
+    const metadata = await readImageMetadataFile(path);
+    const grew = process.memoryUsage().rss - rssBefore;
+    assert.match(metadata.problems.join('; '), /holds 200000000 bytes/);
+    assert.ok(grew < 4 * DEFAULT_TEXT_LIMITS.maxInflatedBytes, `memory grew by ${(grew / 1e6).toFixed(0)} MB`);
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatInfotext, parseInfotext, parseInfotextFields, quoteInfotextValue } from '../../../src/png/infotext.ts';
+import fc from 'fast-check';
+import { formatInfotext, infotextPairs, parseInfotext, parseInfotextFields, quoteInfotextValue } from '../../../src/png/infotext.ts';
 
 // Infotext as AUTOMATIC1111 v1.9/v1.10 writes it (PNG Info of images it generated).
 const A1111_FULL = `masterpiece, best quality, a lighthouse on a cliff, (stormy sea:1.2)
@@ -97,4 +98,41 @@ test('the tiny decoder is written as A1111 writes it ("VAE Decoder: TAESD"); Ful
   assert.doesNotMatch(full, /VAE Decoder/);
   assert.equal(parseInfotext('p\nSteps: 1, Sampler: Euler, VAE Decoder: Full, Seed: 1').parameters.decoder, 'full');
   assert.deepEqual(parseInfotext('p\nSteps: 1, Sampler: Euler, VAE Decoder: Approx, Seed: 1').unmapped, ['VAE Decoder: Approx']);
+});
+
+// AUTOMATIC1111's re_param_code, the reference the hand-written matcher must agree with.
+const A1111_PARAM_REGEX = /\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g;
+
+test('infotextPairs finds exactly the pairs A1111\'s regex finds, on random lines', () => {
+  const alphabet = ['a', 'B', '7', '_', ' ', '-', '/', ':', ',', '"', '\\', '\t', '\r', 'é', '.', 'Seed', 'ab: ', ', ', ': "', '"x"', '\\"', '- /'];
+  fc.assert(
+    fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), (parts) => {
+      const line = parts.join('');
+      const expected = [...line.matchAll(A1111_PARAM_REGEX)].map((match) => [match[1], match[2]]);
+      assert.deepEqual(infotextPairs(line), expected, JSON.stringify(line));
+    }),
+    { numRuns: 5000, seed: 1125 },
+  );
+  assert.deepEqual(infotextPairs(A1111_FULL.split('\n').pop()!), [...A1111_FULL.split('\n').pop()!.matchAll(A1111_PARAM_REGEX)].map((match) => [match[1], match[2]]));
+});
+
+test('a long last line without a colon, or with many, parses in linear time', () => {
+  // Each of these took quadratic time with the regex (300 KB: about a minute).
+  const hostile = [
+    'a'.repeat(300_000),
+    `x${' a'.repeat(150_000)}`,
+    'ab:'.repeat(100_000),
+    `k: "${'\\a'.repeat(150_000)}`,
+    '- '.repeat(150_000) + 'a:',
+  ];
+  for (const line of hostile) {
+    // The fastest of three, so a busy machine does not fail it; the quadratic regex needed a minute.
+    let ms = Infinity;
+    for (let attempt = 0; attempt < 3 && ms >= 100; attempt++) {
+      const started = performance.now();
+      parseInfotext(`prompt\n${line}`);
+      ms = Math.min(ms, performance.now() - started);
+    }
+    assert.ok(ms < 100, `${line.slice(0, 12)}… (${line.length} chars) took ${ms.toFixed(0)} ms`);
+  }
 });
