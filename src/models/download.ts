@@ -1,12 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
 import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { FileHandle } from 'node:fs/promises';
 import { EaselError, isEaselError } from '../engine/errors.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
-import { httpGet } from './http.ts';
+import { isPathInside } from '../shared/safePaths.ts';
+import { httpGetPolitely } from './http.ts';
 import { checkRepoName, hubStatusError, isNeededFile, listRepoFiles, repoLicense, resolveUrl, type HubFile, type HubOptions } from './hub.ts';
 
 export const DOWNLOADS_FOLDER = '.downloads';
@@ -57,6 +59,18 @@ async function defaultFreeSpace(path: string): Promise<number> {
   return info.bavail * info.bsize;
 }
 
+/**
+ * Where a listed file goes in the staging folder. The listing comes from a server, so the final path
+ * is checked to stay inside, whatever isNeededFile let through.
+ */
+export function stagedPath(staging: string, listedPath: string, api: path.PlatformPath = path): string {
+  const target = api.resolve(staging, listedPath);
+  if (!isPathInside(staging, target, api) || target === api.resolve(staging)) {
+    throw new EaselError('MODEL_INVALID', `The Hub listed a file "${listedPath}" that would be written outside the model folder; the download was refused.`);
+  }
+  return target;
+}
+
 function gitBlobHash(size: number): Hash {
   return createHash('sha1').update(`blob ${size}\0`);
 }
@@ -70,7 +84,7 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
   const revision = options.revision ?? 'main';
   checkRepoName(options.repo, revision);
   const kind = KIND_REQUIREMENTS[options.kind ?? 'model'];
-  const files = (await listRepoFiles(options.repo, revision, options)).filter((file) => isNeededFile(file.path));
+  const files = await listRepoFiles(options.repo, revision, options, isNeededFile);
   for (const required of kind.files) {
     if (!files.some((file) => file.path === required)) {
       throw new EaselError('MODEL_INVALID', `${options.repo} is not ${kind.what}: it has no ${required}. Choose a repository with an ONNX export (e.g. one converted with Optimum).`);
@@ -84,7 +98,7 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
   const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
   let haveBytes = 0;
   for (const file of files) {
-    const target = join(staging, file.path);
+    const target = stagedPath(staging, file.path);
     haveBytes += (await sizeOf(target)) === file.size ? file.size : Math.min(file.size, (await sizeOf(target + PARTIAL)) ?? 0);
   }
   const free = await (options.freeSpace ?? defaultFreeSpace)(staging);
@@ -107,7 +121,7 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
     if (options.onProgress) queueMicrotask(() => options.onProgress!(progress));
   };
   for (const file of files) {
-    const target = join(staging, file.path);
+    const target = stagedPath(staging, file.path);
     if ((await sizeOf(target)) === file.size) continue;
     await mkdir(dirname(target), { recursive: true });
     for (let attempt = 1; ; attempt++) {
@@ -147,15 +161,16 @@ async function fetchFile(options: DownloadOptions, revision: string, file: HubFi
     for await (const chunk of createReadStream(partial, { end: offset - 1 })) hash.update(chunk as Buffer);
   }
   if (offset < file.size) {
+    // Opened before the request, so the body's listeners are attached as soon as the answer comes.
     const handle = await open(partial, offset > 0 ? 'a' : 'w');
     try {
       const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
       if (offset > 0) headers.range = `bytes=${offset}-`;
-      const response = await httpGet(resolveUrl(options.repo, revision, file.path, options.endpoint), { headers, signal: options.signal });
+      const response = await httpGetPolitely(resolveUrl(options.repo, revision, file.path, options.endpoint), { headers, signal: options.signal });
       const status = response.statusCode ?? 0;
       if (status === 416) {
         response.resume();
-        await rm(partial, { force: true });
+        await handle.truncate(0);
         onBytes(-offset);
         throw new Error('the server refused to resume; starting the file again');
       }
@@ -170,9 +185,23 @@ async function fetchFile(options: DownloadOptions, revision: string, file: HubFi
         offset = 0;
         hash = newHash(file);
       }
-      await writeBody(response, handle, offset, (chunk) => hash?.update(chunk), onBytes, options.signal);
+      const announced = Number(response.headers['content-length'] ?? Number.NaN);
+      if (announced > file.size - offset) {
+        response.destroy();
+        throw tooLarge(file, offset + announced);
+      }
+      await writeBody(response, handle, offset, file.size - offset, (chunk) => hash?.update(chunk), onBytes, () => tooLarge(file, file.size + 1), options.signal);
+    } catch (error) {
+      if (isEaselError(error, 'MODEL_INVALID')) {
+        // What such a server sent is not trusted, not even its first bytes.
+        onBytes(-((await sizeOf(partial)) ?? 0));
+        await handle.truncate(0);
+      }
+      throw error;
     } finally {
       await handle.close();
+      // An empty .partial (an error status, a refused connection) holds nothing to resume.
+      if ((await sizeOf(partial)) === 0) await rm(partial, { force: true });
     }
   }
   const written = (await sizeOf(partial)) ?? 0;
@@ -187,6 +216,10 @@ async function fetchFile(options: DownloadOptions, revision: string, file: HubFi
   await rename(partial, target);
 }
 
+function tooLarge(file: HubFile, bytes: number): EaselError {
+  return new EaselError('MODEL_INVALID', `The server sent more than the ${file.size} bytes the Hub lists for ${file.path} (at least ${bytes}); the download was stopped and the file removed. Try again later or choose another repository.`);
+}
+
 function newHash(file: HubFile): Hash | undefined {
   return file.sha256 ? createHash('sha256') : file.gitOid ? gitBlobHash(file.size) : undefined;
 }
@@ -194,13 +227,16 @@ function newHash(file: HubFile): Hash | undefined {
 /**
  * Writes a response body in order as its chunks arrive (pausing the socket while the disk catches
  * up). Chunks are taken as they come off the socket, so when the connection drops every byte it
- * delivered is on disk and the next attempt resumes exactly there.
+ * delivered is on disk and the next attempt resumes exactly there. A body longer than `limit` is cut
+ * off before its excess reaches the disk.
  */
 function writeBody(
-  response: IncomingMessage, handle: FileHandle, offset: number, onData: (chunk: Buffer) => void, onWritten: (bytes: number) => void, signal?: AbortSignal,
+  response: IncomingMessage, handle: FileHandle, offset: number, limit: number, onData: (chunk: Buffer) => void, onWritten: (bytes: number) => void,
+  overflow: () => Error, signal?: AbortSignal,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     let position = offset;
+    let received = 0;
     let queued: Buffer[] = [];
     let queuedBytes = 0;
     let writing: Promise<void> | undefined;
@@ -244,6 +280,13 @@ function writeBody(
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     response.on('data', (chunk: Buffer) => {
+      if (ended !== undefined) return;
+      received += chunk.length;
+      if (received > limit) {
+        response.destroy();
+        end(overflow());
+        return;
+      }
       // Hashing here overlaps with the write already in flight on the thread pool.
       onData(chunk);
       queued.push(chunk);

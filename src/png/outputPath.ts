@@ -1,12 +1,12 @@
 import { mkdir, realpath, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { isPathInside, WINDOWS_RESERVED_NAME } from '../shared/safePaths.ts';
 import { EaselError } from '../engine/errors.ts';
 import { writeNewFile } from './safeWrite.ts';
 
 export const DEFAULT_FILE_NAME_TEMPLATE = '{date}-{time}-{seed}-{prompt}';
 export const DEFAULT_OUTPUT_FOLDER = 'images/generated';
 const PLACEHOLDERS = ['date', 'time', 'seed', 'prompt', 'sampler', 'steps', 'model', 'index'] as const;
-const WINDOWS_RESERVED = /^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$/i;
 const MAX_NAME_LENGTH = 120;
 
 export interface FileNameValues {
@@ -66,14 +66,10 @@ export function renderFileName(template: string, values: FileNameValues): string
     .slice(0, MAX_NAME_LENGTH)
     .replace(/[.\s]+$/, '');
   if (!name) name = 'image';
-  if (WINDOWS_RESERVED.test(name)) name = `_${name}`;
+  if (WINDOWS_RESERVED_NAME.test(name)) name = `_${name}`;
   return `${name}.png`;
 }
 
-function isInside(root: string, candidate: string): boolean {
-  const path = relative(root, candidate);
-  return path === '' || (!path.startsWith(`..${sep}`) && path !== '..' && !isAbsolute(path));
-}
 
 async function deepestExisting(path: string): Promise<string> {
   let current = path;
@@ -101,11 +97,11 @@ export async function resolveOutputFolder(workspaceRoot: string, folderSetting: 
     throw new EaselError('OUTPUT_FAILED', `The workspace folder ${workspaceRoot} cannot be opened: ${(error as Error).message}.`, { cause: error });
   }
   const target = resolve(root, setting);
-  if (!isInside(root, target)) {
+  if (!isPathInside(root, target)) {
     throw new EaselError('OUTPUT_FAILED', `easel.output.folder "${folderSetting}" leads outside the workspace folder; images are only written inside it.`);
   }
   const existing = await realpath(await deepestExisting(target));
-  if (!isInside(root, existing)) {
+  if (!isPathInside(root, existing)) {
     throw new EaselError('OUTPUT_FAILED', `easel.output.folder "${folderSetting}" goes through a symbolic link that leads outside the workspace folder.`);
   }
   try {
@@ -114,7 +110,7 @@ export async function resolveOutputFolder(workspaceRoot: string, folderSetting: 
     throw new EaselError('OUTPUT_FAILED', `Cannot create the output folder ${target}: ${(error as Error).message}.`, { cause: error });
   }
   const final = await realpath(target);
-  if (!isInside(root, final) || !(await stat(final)).isDirectory()) {
+  if (!isPathInside(root, final) || !(await stat(final)).isDirectory()) {
     throw new EaselError('OUTPUT_FAILED', `easel.output.folder "${folderSetting}" does not resolve to a folder inside the workspace.`);
   }
   return final;

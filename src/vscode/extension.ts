@@ -18,6 +18,7 @@ import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
 import type { DownloadKind } from '../models/download.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
 import type { ProviderProbe } from '../engine/providerNames.ts';
+import { huggingFaceToken, moveTokenOutOfSettings, setHuggingFaceToken } from './huggingFaceToken.ts';
 
 let service: GenerationService | undefined;
 
@@ -138,6 +139,7 @@ export function activate(context: vscode.ExtensionContext): void {
       GeneratorPanel.current?.refreshModel();
     }),
     vscode.commands.registerCommand('easel.downloadModel', () => downloadFromHub(context, log)),
+    vscode.commands.registerCommand('easel.setHuggingFaceToken', () => setHuggingFaceToken(context, log)),
     vscode.commands.registerCommand('easel.openOutputFolder', async () => {
       const folder = controller.workspaceFolder(vscode.window.activeTextEditor?.document.uri);
       if (!folder) return void vscode.window.showErrorMessage('Easel: open a folder first.');
@@ -150,8 +152,10 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration('easel')) GeneratorPanel.current?.refreshModel();
+      if (event.affectsConfiguration('easel.huggingFaceToken')) void moveTokenOutOfSettings(context, log);
     }),
   );
+  void moveTokenOutOfSettings(context, log);
 }
 
 export async function deactivate(): Promise<void> {
@@ -251,7 +255,7 @@ async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.Log
     if (!typed) return;
     [repo, revision = 'main'] = typed.trim().split('@');
   }
-  const token = vscode.workspace.getConfiguration('easel').get<string>('huggingFaceToken') || process.env.HF_TOKEN || undefined;
+  const token = await huggingFaceToken(context);
   const endpoint = vscode.workspace.getConfiguration('easel').get<string>('huggingFaceEndpoint') || DEFAULT_HUB_ENDPOINT;
   try {
     const folder = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Easel: downloading ${repo}`, cancellable: true }, async (progress, token2) => {

@@ -24,11 +24,7 @@ after(async () => {
 });
 beforeEach(() => {
   root = temporaryFolder('easel-models-');
-  hub.servedBytes.clear();
-  hub.rangeRequests.length = 0;
-  hub.dropAfter.clear();
-  hub.corrupt.clear();
-  hub.statusOverride = undefined;
+  hub.reset();
 });
 
 const options = (extra = {}) => ({ repo: REPO, destinationRoot: root, endpoint: hub.url, freeSpace: async () => 1e12, ...extra });
@@ -143,4 +139,89 @@ test('the CLI lists and downloads models', async () => {
   const gated = await easel('models', 'download', 'someone/private-model', '--dir', root, '--yes');
   assert.equal(gated.status, 1);
   assert.match(gated.stderr, /^easel: error: someone\/private-model \(revision main\) was not found on the Hub/m);
+});
+
+test('a hostile listing path is never fetched nor written outside the models folder', async () => {
+  const escapes = ['tokenizer/..\\..\\..\\x.json', 'tokenizer/../../escape.json', '../escape.json'];
+  for (const path of escapes) hub.addFile(path, Buffer.from('{"pwned":true}'));
+  const folder = await downloadModel(options());
+  for (const path of escapes) assert.equal(hub.servedBytes.has(path), false, `${path} was fetched`);
+  assert.deepEqual(readdirSync(root).sort(), [DOWNLOADS_FOLDER, modelFolderName(REPO, 'main')].sort());
+  assert.deepEqual(readdirSync(join(folder, 'tokenizer')).filter((name) => name.includes('..')), []);
+});
+
+test('a server sending more than the listed size is cut off there, and nothing of it is kept', async () => {
+  const path = 'unet/weights.pb';
+  for (const announce of [false, true]) {
+    hub.reset();
+    hub.oversize.set(path, { extra: 50 * 1024 * 1024, announce });
+    const fresh = temporaryFolder('easel-models-');
+    await assert.rejects(
+      downloadModel(options({ destinationRoot: fresh })),
+      (error) => isEaselError(error, 'MODEL_INVALID') && /sent more than the \d+ bytes the Hub lists for unet\/weights\.pb/.test(error.message),
+      announce ? 'Content-Length announced' : 'chunked',
+    );
+    const staged = join(fresh, DOWNLOADS_FOLDER, modelFolderName(REPO, 'main'), 'unet');
+    assert.deepEqual(readdirSync(staged).filter((name) => name.startsWith('weights.pb')), [], 'no weights.pb nor its .partial is left');
+  }
+});
+
+test('impossible sizes and malformed checksums in the listing refuse the download', async () => {
+  const cases: Array<[string, (entry: Record<string, unknown>) => void, RegExp]> = [
+    ['negative size', (entry) => { entry.size = -1; delete entry.lfs; }, /impossible size \(-1\)/],
+    ['absurd size', (entry) => { (entry.lfs as Record<string, unknown>).size = 2 ** 53; }, /impossible size/],
+    ['fractional size', (entry) => { (entry.lfs as Record<string, unknown>).size = 10.5; }, /impossible size/],
+    ['short lfs.oid', (entry) => { (entry.lfs as Record<string, unknown>).oid = 'abc123'; }, /malformed SHA-256/],
+    ['missing lfs.oid', (entry) => { delete (entry.lfs as Record<string, unknown>).oid; }, /malformed SHA-256/],
+    ['upper-case lfs.oid', (entry) => { const lfs = entry.lfs as Record<string, string>; lfs.oid = lfs.oid.toUpperCase(); }, /malformed SHA-256/],
+  ];
+  for (const [name, patch, pattern] of cases) {
+    hub.reset();
+    hub.listingPatch = (entries) => entries.map((entry) => {
+      if (entry.path !== 'unet/weights.pb') return entry;
+      const copy = structuredClone(entry);
+      patch(copy);
+      return copy;
+    });
+    await assert.rejects(downloadModel(options({ destinationRoot: temporaryFolder('easel-models-') })), (error) => isEaselError(error, 'MODEL_INVALID') && pattern.test(error.message), name);
+    assert.equal(hub.servedBytes.size, 0, `${name}: nothing fetched`);
+  }
+});
+
+test('429 and 503 are retried after Retry-After; a long or endless wait is reported, leaving no empty .partial', async () => {
+  const path = 'unet/model.onnx';
+  hub.busy.set(path, { status: 429, retryAfter: '1', times: 1 });
+  hub.busy.set('text_encoder/model.onnx', { status: 503, times: 2 });
+  await downloadModel(options());
+  const tries = hub.requests.filter((request) => request.path.endsWith(`/resolve/main/${path}`));
+  assert.equal(tries.length, 2);
+  assert.ok(tries[1].at - tries[0].at >= 950, `waited ${tries[1].at - tries[0].at} ms after Retry-After: 1`);
+  assert.equal(hub.requests.filter((request) => request.path.endsWith('/resolve/main/text_encoder/model.onnx')).length, 3);
+
+  hub.reset();
+  hub.busy.set(path, { status: 429, retryAfter: '3600', times: 1 });
+  let fresh = temporaryFolder('easel-models-');
+  await assert.rejects(downloadModel(options({ destinationRoot: fresh })), (error) => isEaselError(error) && /busy \(HTTP 429\) and asks to wait 3600 s/.test(error.message));
+  assert.equal(existsSync(join(fresh, DOWNLOADS_FOLDER, modelFolderName(REPO, 'main'), 'unet', 'model.onnx.partial')), false);
+
+  hub.reset();
+  hub.busy.set(path, { status: 503, retryAfter: '0', times: 100 });
+  fresh = temporaryFolder('easel-models-');
+  await assert.rejects(downloadModel(options({ destinationRoot: fresh })), (error) => isEaselError(error) && /answered 503/.test(error.message));
+  assert.equal(hub.requests.filter((request) => request.path.endsWith(`/resolve/main/${path}`)).length, 4, 'a bounded number of attempts');
+  assert.equal(existsSync(join(fresh, DOWNLOADS_FOLDER, modelFolderName(REPO, 'main'), 'unet', 'model.onnx.partial')), false, 'no empty .partial after an error status');
+});
+
+test('the token goes to the Hub only: never to another host or port a redirect leads to', async () => {
+  const other = new FakeHub(REPO, (await fixtureModels()).demo);
+  await other.start();
+  try {
+    hub.cdnOrigin = other.url.replace('127.0.0.1', 'localhost');
+    await downloadModel(options({ token: 'hf_secret_token' }));
+    assert.ok(hub.requests.filter((request) => request.path.includes('/resolve/')).every((request) => request.authorization === 'Bearer hf_secret_token'));
+    assert.ok(other.requests.length > 0, 'the files came from the other origin');
+    assert.deepEqual(other.requests.filter((request) => request.authorization !== undefined), []);
+  } finally {
+    await other.stop();
+  }
 });
