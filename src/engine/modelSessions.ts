@@ -3,6 +3,7 @@ import { EaselError } from './errors.ts';
 import { float32ToFloat16 } from './float16.ts';
 import type { ComponentName, LoadingComponent, ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
+import { createDeviceUploads, type DeviceUploads } from './deviceUploads.ts';
 import { loadTinyDecoder, type TinyDecoder } from './tinyDecoder.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
@@ -45,6 +46,8 @@ export interface LoadedModel {
   vaeDecoder: ort.InferenceSession;
   /** TAESD, when one was asked for: the final decoder on request and always the live preview. */
   tinyDecoder?: TinyDecoder;
+  /** On a GPU provider: keeps the per-job constant UNet inputs in device memory across steps. */
+  deviceUploads?: DeviceUploads;
   signature: ModelSignature;
   release(): Promise<void>;
 }
@@ -169,8 +172,10 @@ export async function loadModel(
       tinyDecoder = await loadTinyDecoder(options.tinyDecoderDir, provider);
       opened.push(tinyDecoder);
     }
+    const deviceUploads = createDeviceUploads(provider);
+    if (deviceUploads) opened.push(deviceUploads);
     return {
-      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, signature, release,
+      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, deviceUploads, signature, release,
     };
   } catch (error) {
     await release();

@@ -171,12 +171,17 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   if (signal?.aborted) throw cancelled();
   const signature = model.signature;
   // An LCM with a guidance embedding takes the guidance as an input instead of a second (unconditional) batch.
-  const guidanceCond = signature.timestepCond
+  const hostGuidanceCond = signature.timestepCond
     ? floatTensor(signature.timestepCond.type, guidanceScaleEmbedding(params.cfgScale - 1, signature.timestepCond.dim), [1, signature.timestepCond.dim])
     : undefined;
-  const guided = !guidanceCond && params.cfgScale > 1;
+  const guided = !hostGuidanceCond && params.cfgScale > 1;
   const textStart = performance.now();
-  const contextTensor = await encodeConditioning(model, params, guided);
+  const hostContext = await encodeConditioning(model, params, guided);
+  // On a GPU provider the inputs that every step shares go to the device once (the previous job's are freed here).
+  const device = model.deviceUploads;
+  device?.discard();
+  const contextTensor = device ? await device.upload(hostContext) : hostContext;
+  const guidanceCond = device && hostGuidanceCond ? await device.upload(hostGuidanceCond) : hostGuidanceCond;
   const textEncoderMs = performance.now() - textStart;
 
   const latentHeight = params.height / 8;

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 /** ONNX TensorProto.DataType codes that matter here. */
 const ELEMENT_TYPES: Record<number, string> = { 1: 'float32', 6: 'int32', 7: 'int64', 10: 'float16', 11: 'float64' };
 
-function readVarint(bytes: Uint8Array, offset: number): [value: number, next: number] {
+export function readVarint(bytes: Uint8Array, offset: number): [value: number, next: number] {
   let value = 0;
   let scale = 1;
   for (let i = offset; i < bytes.length && i < offset + 10; i++) {
@@ -15,7 +15,7 @@ function readVarint(bytes: Uint8Array, offset: number): [value: number, next: nu
 }
 
 /** Yields (field, wire type, payload range) for each field of a protobuf message. */
-function* fields(bytes: Uint8Array, start = 0, end = bytes.length): Generator<[field: number, wire: number, from: number, to: number]> {
+export function* protobufFields(bytes: Uint8Array, start = 0, end = bytes.length): Generator<[field: number, wire: number, from: number, to: number]> {
   let offset = start;
   while (offset < end) {
     const [key, afterKey] = readVarint(bytes, offset);
@@ -54,18 +54,18 @@ export async function readOnnxInputTypes(path: string, maxBytes = 64 * 1024 * 10
     const bytes = new Uint8Array(size);
     await handle.read(bytes, 0, size, 0);
     const inputs: Record<string, string> = {};
-    for (const [field, wire, from, to] of fields(bytes)) {
+    for (const [field, wire, from, to] of protobufFields(bytes)) {
       if (field !== 7 || wire !== 2) continue;
-      for (const [graphField, graphWire, inputFrom, inputTo] of fields(bytes, from, to)) {
+      for (const [graphField, graphWire, inputFrom, inputTo] of protobufFields(bytes, from, to)) {
         if (graphField !== 11 || graphWire !== 2) continue;
         let name = '';
         let type: string | undefined;
-        for (const [infoField, , infoFrom, infoTo] of fields(bytes, inputFrom, inputTo)) {
+        for (const [infoField, , infoFrom, infoTo] of protobufFields(bytes, inputFrom, inputTo)) {
           if (infoField === 1) name = new TextDecoder().decode(bytes.subarray(infoFrom, infoTo));
           if (infoField !== 2) continue;
-          for (const [typeField, , tensorFrom, tensorTo] of fields(bytes, infoFrom, infoTo)) {
+          for (const [typeField, , tensorFrom, tensorTo] of protobufFields(bytes, infoFrom, infoTo)) {
             if (typeField !== 1) continue;
-            for (const [tensorField, tensorWire, valueFrom] of fields(bytes, tensorFrom, tensorTo)) {
+            for (const [tensorField, tensorWire, valueFrom] of protobufFields(bytes, tensorFrom, tensorTo)) {
               if (tensorField === 1 && tensorWire === 0) type = ELEMENT_TYPES[readVarint(bytes, valueFrom)[0]] ?? 'other';
             }
           }

@@ -34,6 +34,8 @@ export class GenerationRuntime {
   private readonly controllers = new Map<string, AbortController>();
   private chain: Promise<void> = Promise.resolve();
   private pendingNotice?: string;
+  /** Test hook: the next job on a GPU provider fails at its second UNet step. */
+  private failGpuOnce = false;
 
   constructor(private readonly post: Post, private readonly options: RuntimeOptions = {}) {}
 
@@ -62,6 +64,8 @@ export class GenerationRuntime {
       case 'crash':
         if (!this.options.testHooks) {
           this.post({ type: 'error', code: 'PROTOCOL_ERROR', message: 'Rejected "crash": test hooks are off.' });
+        } else if (message.mode === 'gpu') {
+          this.failGpuOnce = true;
         } else if (message.mode === 'exit') {
           (this.options.exit ?? process.exit)(70);
         } else {
@@ -127,7 +131,9 @@ export class GenerationRuntime {
     let images = 0;
     try {
       if (signal.aborted) throw new EaselError('CANCELLED', 'Generation was cancelled.');
-      const { model, checker } = await this.modelFor(jobId, request);
+      const { model: loadedModel, checker } = await this.modelFor(jobId, request);
+      const model = this.failGpuOnce && loadedModel.provider !== 'cpu' ? failingAfterFirstStep(loadedModel) : loadedModel;
+      if (model !== loadedModel) this.failGpuOnce = false;
       const safetyMode = request.safetyChecker ?? 'blur';
       const params = validateParams({ ...request }, model);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
@@ -201,6 +207,21 @@ export class GenerationRuntime {
       this.scheduleRelease();
     }
   }
+}
+
+/** The model with a UNet whose second run fails as a lost GPU device does (the `crash: gpu` test hook). */
+function failingAfterFirstStep(model: LoadedModel): LoadedModel {
+  let runs = 0;
+  const unet = new Proxy(model.unet, {
+    get(target, property) {
+      if (property !== 'run') return Reflect.get(target, property, target);
+      return (...args: Parameters<typeof target.run>) => {
+        if (++runs > 1) return Promise.reject(new Error('Device lost: the GPU stopped responding (forced by a test hook).'));
+        return target.run(...args);
+      };
+    },
+  });
+  return { ...model, unet };
 }
 
 /** A transferable buffer holding exactly these bytes. */

@@ -160,8 +160,11 @@ export class GenerationService {
     });
   }
 
-  /** Test hook: asks the worker to crash (only honoured when the service was made with testHooks). */
-  crashWorker(mode: 'exit' | 'throw'): void {
+  /**
+   * Test hook: asks the worker to crash, or (`gpu`) to fail the next job on a GPU provider mid-way as a lost
+   * device would (only honoured when the service was made with testHooks).
+   */
+  crashWorker(mode: 'exit' | 'throw' | 'gpu'): void {
     this.send({ type: 'crash', mode });
   }
 

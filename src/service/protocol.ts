@@ -59,7 +59,8 @@ export type HostMessage =
   | { type: 'generate'; jobId: string; request: GenerationRequest }
   | { type: 'cancel'; jobId: string }
   | { type: 'configure'; idleReleaseMs: number }
-  | { type: 'crash'; mode: 'exit' | 'throw' }
+  /** Test hooks: end the worker, throw in it, or make the next GPU job's UNet fail after its first step. */
+  | { type: 'crash'; mode: 'exit' | 'throw' | 'gpu' }
   | { type: 'probe'; requestId: string }
   | { type: 'shutdown' };
 
@@ -117,7 +118,7 @@ const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
   generate: { type: oneOf(['generate']), jobId: id, request: shaped(REQUEST_SHAPE) },
   cancel: { type: oneOf(['cancel']), jobId: id },
   configure: { type: oneOf(['configure']), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
-  crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw']) },
+  crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw', 'gpu']) },
   shutdown: { type: oneOf(['shutdown']) },
   probe: { type: oneOf(['probe']), requestId: id },
 };
