@@ -13,7 +13,8 @@ export type EaselErrorCode =
   | 'OUTPUT_FAILED'
   | 'PNG_INVALID'
   | 'CHECKPOINT_INVALID'
-  | 'CHECKPOINT_UNSUPPORTED';
+  | 'CHECKPOINT_UNSUPPORTED'
+  | 'IMAGE_INVALID';
 
 export class EaselError extends Error {
   constructor(readonly code: EaselErrorCode, message: string, options?: { cause?: unknown }) {

@@ -1,5 +1,6 @@
 import { DECODER_KINDS, type DecoderKind } from './decoderKinds.ts';
 import { EaselError } from './errors.ts';
+import type { GrayImage, RgbImage } from './imageInput.ts';
 import type { LoadedModel } from './modelSessions.ts';
 import { MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
 import { isSamplerName, isScheduleType } from './samplers/index.ts';
@@ -21,7 +22,21 @@ export interface GenerationParams {
   /** How `(word:1.2)` weights apply (A1111's Emphasis setting); "None" reads the prompt literally. */
   emphasis: EmphasisMode;
   decoder: DecoderKind;
+  /** img2img / inpainting: the init image (and mask, 255 = repaint), both width × height. */
+  init?: EditInput;
 }
+
+export interface EditInput {
+  image: RgbImage;
+  mask?: GrayImage;
+  /** Denoising strength in [0, 1]: how much of the schedule runs (1 = all of it). */
+  strength: number;
+  /** Mask blur in pixels (A1111); 0 keeps diffusers' hard mask and no overlay. */
+  maskBlur: number;
+}
+
+export const DEFAULT_STRENGTH = 0.75;
+export const MAX_MASK_BLUR = 64;
 
 export const MAX_BATCH_COUNT = 64;
 export const MAX_STEPS = 500;
@@ -80,7 +95,19 @@ export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & 
     return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
   }
   if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
-  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis, decoder };
+  const init = input.init;
+  if (init) {
+    const { strength, maskBlur } = init;
+    if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1)) fail(`Denoising strength must be a number from 0 to 1, got ${strength}.`);
+    if (!Number.isInteger(maskBlur) || maskBlur < 0 || maskBlur > MAX_MASK_BLUR) fail(`Mask blur must be a whole number of pixels from 0 to ${MAX_MASK_BLUR}, got ${maskBlur}.`);
+    for (const [name, image] of [['init image', init.image], ['mask', init.mask]] as const) {
+      if (image && (image.width !== width || image.height !== height)) fail(`The ${name} is ${image.width}×${image.height}; the job is ${width}×${height}.`);
+    }
+  }
+  if (model?.signature.unetInChannels === 9 && !init) {
+    fail(`${model.folder.name} is an inpainting model: give it an init image (and a mask) to edit.`);
+  }
+  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis, decoder, ...(init ? { init } : {}) };
 }
 
 export function randomSeed(): bigint {

@@ -24,6 +24,8 @@ export interface ModelFolder {
   scalingFactor: number;
   /** Native resolution from unet/config.json sample_size × 8, else 512. */
   nativeSize: number;
+  /** unet/config.json in_channels when present (9 for inpainting UNets). */
+  unetInChannels?: number;
 }
 
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
@@ -82,7 +84,9 @@ export async function inspectModelFolder(root: string): Promise<ModelFolder> {
   const unetConfig = await readJsonObject(join(root, 'unet', 'config.json'), false);
   const sampleSize = unetConfig?.sample_size;
   const nativeSize = typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize > 0 ? sampleSize * 8 : 512;
-  return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize };
+  const inChannels = unetConfig?.in_channels;
+  const unetInChannels = typeof inChannels === 'number' && Number.isInteger(inChannels) ? inChannels : undefined;
+  return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize, unetInChannels };
 }
 
 /** A TAESD folder (madebyollin/taesd as ONNX, e.g. deinferno/taesd-onnx): `vae_decoder/model.onnx`, config optional. */

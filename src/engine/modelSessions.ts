@@ -34,6 +34,16 @@ export interface ModelSignature {
   fixedLatentSize?: [number, number];
   decoderInputType: FloatType;
   decoderOutputType: FloatType;
+  /** 4 for ordinary UNets, 9 for inpainting UNets (latents, mask, masked-image latents). */
+  unetInChannels: 4 | 9;
+}
+
+/** The VAE encoder, opened on the first img2img or inpainting job. */
+export interface VaeEncoder {
+  session: ort.InferenceSession;
+  inputType: FloatType;
+  /** `latent_parameters` (mean and log-variance, 8 channels) or a traced `latent_sample` (4). */
+  output: 'latent_parameters' | 'latent_sample';
 }
 
 export interface LoadedModel {
@@ -49,6 +59,8 @@ export interface LoadedModel {
   /** On a GPU provider: keeps the per-job constant UNet inputs in device memory across steps. */
   deviceUploads?: DeviceUploads;
   signature: ModelSignature;
+  /** Opens vae_encoder/model.onnx once; a model folder without one cannot edit images. */
+  vaeEncoder(): Promise<VaeEncoder>;
   release(): Promise<void>;
 }
 
@@ -99,6 +111,10 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
   const latent = expectTensor(decoderPath, 'input', decoder.inputMetadata, 'latent_sample', FLOATS, 4);
   const decoded = expectTensor(decoderPath, 'output', decoder.outputMetadata, 'sample', FLOATS, 4);
   const [height, width] = [sample.shape[2], sample.shape[3]];
+  const channels = typeof sample.shape[1] === 'number' ? sample.shape[1] : folder.unetInChannels ?? 4;
+  if (channels !== 4 && channels !== 9) {
+    throw new EaselError('MODEL_INVALID', `${unetPath}: the UNet takes ${channels} input channels; Easel runs 4-channel UNets and 9-channel inpainting UNets.`);
+  }
   const contextWidth = context.shape[2];
   const textWidth = textOutput.shape[2];
   if (typeof contextWidth === 'number' && typeof textWidth === 'number' && contextWidth !== textWidth) {
@@ -118,6 +134,7 @@ export function readSignature(folder: ModelFolder, text: ort.InferenceSession, u
     fixedLatentSize: typeof height === 'number' && typeof width === 'number' ? [height, width] : undefined,
     decoderInputType: latent.type,
     decoderOutputType: decoded.type,
+    unetInChannels: channels,
   };
 }
 
@@ -138,6 +155,19 @@ export function timestepTensor(signature: Pick<ModelSignature, 'timestepType' | 
     default:
       return new ort.Tensor('float32', new Float32Array(count).fill(value), dims);
   }
+}
+
+/** Checks vae_encoder's signature: `sample` in, `latent_parameters` (Optimum) or `latent_sample` (diffusers' script) out. */
+export function readEncoderSignature(path: string, session: ort.InferenceSession): Omit<VaeEncoder, 'session'> {
+  const input = expectTensor(path, 'input', session.inputMetadata, 'sample', FLOATS, 4);
+  const name = session.outputNames.includes('latent_parameters') ? 'latent_parameters' : 'latent_sample';
+  const output = expectTensor(path, 'output', session.outputMetadata, name, FLOATS, 4);
+  const channels = output.shape[1];
+  const expected = name === 'latent_parameters' ? 8 : 4;
+  if (typeof channels === 'number' && channels !== expected) {
+    throw new EaselError('MODEL_INVALID', `${path}: ${name} has ${channels} channels; expected ${expected}.`);
+  }
+  return { inputType: input.type, output: name };
 }
 
 /** Creates the three sessions from their file paths (weights stay in ONNX Runtime) and checks them. */
@@ -174,11 +204,35 @@ export async function loadModel(
     }
     const deviceUploads = createDeviceUploads(provider);
     if (deviceUploads) opened.push(deviceUploads);
+    let encoder: Promise<VaeEncoder> | undefined;
+    const vaeEncoder = () => {
+      encoder ??= openEncoder(folder, provider, (session) => opened.push(session)).catch((error: unknown) => {
+        encoder = undefined;
+        throw error;
+      });
+      return encoder;
+    };
     return {
-      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, deviceUploads, signature, release,
+      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, deviceUploads, signature, vaeEncoder, release,
     };
   } catch (error) {
     await release();
+    throw error;
+  }
+}
+
+async function openEncoder(folder: ModelFolder, provider: ExecutionProvider, keep: (session: ort.InferenceSession) => void): Promise<VaeEncoder> {
+  const path = folder.components.vae_encoder;
+  if (!path) {
+    throw new EaselError('MODEL_INVALID', `${folder.root} has no vae_encoder/model.onnx, so it cannot start from an image. Export the model with its VAE encoder (Optimum does by default).`);
+  }
+  const { session } = await createSessionWithProvider(path, provider);
+  try {
+    const signature = readEncoderSignature(path, session);
+    keep(session);
+    return { session, ...signature };
+  } catch (error) {
+    await session.release().catch(() => undefined);
     throw error;
   }
 }

@@ -1,13 +1,18 @@
 import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
-import { timestepTensor, type LoadedModel, type FloatType } from './modelSessions.ts';
+import { timestepTensor, type LoadedModel, type FloatType, type VaeEncoder } from './modelSessions.ts';
 import { latentPreview, rgbaPreview, type PreviewImage } from './preview.ts';
 import { createNoiseGenerator } from './rng.ts';
-import { createSampler } from './samplers/index.ts';
 import type { TinyDecoder } from './tinyDecoder.ts';
-import type { GenerationParams } from './generationParams.ts';
 import { applyEmphasis, chunkPrompt, padToChunks, parseExtraNetworks, type EmphasisMode } from './promptSyntax.ts';
+import { createSampler, type Sampler } from './samplers/index.ts';
+import type { EditInput, GenerationParams } from './generationParams.ts';
+import { blurMask, type GrayImage } from './imageInput.ts';
+import {
+  binaryMask, blendKnownRegion, imageToPixels, latentMask, maskPixels, overlayOriginal, samplePosterior, strengthBeginIndex, type LatentPosterior,
+} from './imageToImage.ts';
+import type { NoiseGenerator } from './rng.ts';
 
 export * from './generationParams.ts';
 
@@ -189,6 +194,7 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   const latentShape = [1, 4, latentHeight, latentWidth];
   const latentSize = 4 * latentHeight * latentWidth;
   const modelBatch = guided ? 2 : 1;
+  const edit = params.init ? await prepareEdit(model, params.init, params.steps) : undefined;
   const images: GeneratedImage[] = [];
 
   for (let index = 0; index < params.batchCount; index++) {
@@ -196,19 +202,19 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
     const seed = params.seed + BigInt(index);
     const generator = createNoiseGenerator(seed, params.rng);
     const sampler = createSampler(params.sampler, { config: model.folder.scheduler, steps: params.steps, schedule: params.schedule });
-    let latents = generator.randn(latentShape);
-    for (let i = 0; i < latents.length; i++) latents[i] *= sampler.initNoiseSigma;
+    const start = edit ? startFromImage(edit, sampler, generator, latentShape, model.folder.scalingFactor) : startFromNoise(sampler, generator, latentShape);
+    let latents = start.latents;
     const drawNoise = () => generator.randn(latentShape);
     const total = sampler.timesteps.length;
     let unetMs = 0;
     let lastPreview = -Infinity;
-    for (let step = 0; step < total; step++) {
+    for (let step = start.beginIndex; step < total; step++) {
       if (signal?.aborted) throw cancelled();
       const timestep = sampler.timesteps[step];
       const scaled = sampler.scaleModelInput(latents, step);
-      const modelInput = guided ? concatenate(scaled, scaled) : scaled;
+      const modelInput = unetInput(scaled, start.conditioning, modelBatch);
       const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(signature.sampleType, modelInput, [modelBatch, 4, latentHeight, latentWidth]),
+        sample: floatTensor(signature.sampleType, modelInput, [modelBatch, signature.unetInChannels, latentHeight, latentWidth]),
         timestep: timestepTensor(signature, timestep, modelBatch),
         encoder_hidden_states: contextTensor,
       };
@@ -229,11 +235,17 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
         noisePrediction = output;
       }
       latents = sampler.step(noisePrediction, step, latents, drawNoise);
+      if (edit?.blend && start.imageLatents && start.noise) {
+        const known = step + 1 < total ? sampler.addNoise(start.imageLatents, start.noise, step + 1) : start.imageLatents;
+        latents = blendKnownRegion(latents, known, edit.blend);
+      }
       if (!allFinite(latents)) throw nonFinite(`the UNet's output at step ${step + 1} of ${total}`);
-      const progress = { imageIndex: index, step: step + 1, total, timestep, elapsedMs: performance.now() - imageStart };
+      const done = step + 1 - start.beginIndex;
+      const runSteps = total - start.beginIndex;
+      const progress = { imageIndex: index, step: done, total: runSteps, timestep, elapsedMs: performance.now() - imageStart };
       options.onStep?.(progress);
       const now = performance.now();
-      if (options.onPreview && options.previewEvery && (step + 1) % options.previewEvery === 0 && step + 1 < total
+      if (options.onPreview && options.previewEvery && done % options.previewEvery === 0 && done < runSteps
         && now - lastPreview >= (options.previewMinIntervalMs ?? 0)) {
         lastPreview = now;
         const preview = model.tinyDecoder
@@ -245,9 +257,10 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
     const loopMs = performance.now() - imageStart;
     if (signal?.aborted) throw cancelled();
     const decodeStart = performance.now();
-    const rgb = params.decoder === 'tiny'
+    const decoded = params.decoder === 'tiny'
       ? await decodeTiny(model, latents, latentHeight, latentWidth)
       : await decodeFull(model, latents, latentHeight, latentWidth);
+    const rgb = edit?.overlay ? overlayOriginal(decoded, edit.overlay.original, edit.overlay.mask) : decoded;
     const decodeMs = performance.now() - decodeStart;
     const image: GeneratedImage = {
       index,
@@ -261,14 +274,112 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
         textEncoderMs: index === 0 ? textEncoderMs : 0,
         unetMs,
         decodeMs,
-        overheadPerStepMs: (loopMs - unetMs) / total,
-        steps: total,
+        overheadPerStepMs: (loopMs - unetMs) / (total - start.beginIndex),
+        steps: total - start.beginIndex,
       },
     };
     images.push(image);
     await options.onImage?.(image);
   }
   return images;
+}
+
+/** How a job starts from an image: what was encoded once, and what each image's generator samples. */
+interface PreparedEdit {
+  strength: number;
+  /** The init image's posterior, when the pipeline encodes it (img2img, strength < 1, blend inpainting). */
+  image?: LatentPosterior;
+  /** 9-channel inpainting: the latent mask and the masked image's posterior, concatenated after the latents. */
+  inpaint?: { mask: Float32Array; maskedImage: LatentPosterior };
+  /** 4-channel inpainting: the latent mask for blending the known region back each step. */
+  blend?: Float32Array;
+  /** Mask blur > 0: paste the original back outside the blurred mask after decoding (A1111). */
+  overlay?: { original: Uint8Array; mask: GrayImage };
+  beginIndex: number;
+}
+
+async function prepareEdit(model: LoadedModel, init: EditInput, steps: number): Promise<PreparedEdit> {
+  const { image, strength } = init;
+  const inpaintModel = model.signature.unetInChannels === 9;
+  const beginIndex = strengthBeginIndex(steps, strength);
+  const encoder = await model.vaeEncoder();
+  const pixels = imageToPixels(image);
+  const encode = (data: Float32Array) => encodeImage(encoder, data, image.width, image.height);
+  if (!init.mask && !inpaintModel) return { strength, image: await encode(pixels), beginIndex };
+  const mask = init.mask ? await blurMask(init.mask, init.maskBlur) : { width: image.width, height: image.height, gray: new Uint8Array(image.width * image.height).fill(255) };
+  const binary = binaryMask(mask);
+  const small = latentMask(binary, image.width, image.height);
+  const overlay = init.mask && init.maskBlur > 0 ? { original: image.rgb, mask } : undefined;
+  if (inpaintModel) {
+    // diffusers encodes the init image only when it noises it (strength < 1); the masked image always.
+    const encoded = strength < 1 ? await encode(pixels) : undefined;
+    return { strength, image: encoded, inpaint: { mask: small, maskedImage: await encode(maskPixels(pixels, binary)) }, overlay, beginIndex };
+  }
+  return { strength, image: await encode(pixels), blend: small, overlay, beginIndex };
+}
+
+async function encodeImage(encoder: VaeEncoder, pixels: Float32Array, width: number, height: number): Promise<LatentPosterior> {
+  const result = await runSession(encoder.session, { sample: floatTensor(encoder.inputType, pixels, [1, 3, height, width]) }, 'VAE encoder');
+  const output = result[encoder.output];
+  const values = readFloats(output);
+  const plane = (height / 8) * (width / 8);
+  const channels = encoder.output === 'latent_parameters' ? 8 : 4;
+  if (output.dims.length !== 4 || output.dims[1] !== channels || output.dims[2] !== height / 8 || output.dims[3] !== width / 8) {
+    throw new EaselError('INFERENCE_FAILED', `The VAE encoder returned [${output.dims.join(', ')}]; expected [1, ${channels}, ${height / 8}, ${width / 8}].`);
+  }
+  if (encoder.output === 'latent_sample') return { kind: 'sample', sample: values.slice(0, 4 * plane) };
+  return { kind: 'parameters', mean: values.slice(0, 4 * plane), logvar: values.slice(4 * plane, 8 * plane) };
+}
+
+interface StartingPoint {
+  latents: Float32Array;
+  beginIndex: number;
+  /** Blend inpainting re-noises these with the same noise at every step. */
+  imageLatents?: Float32Array;
+  noise?: Float32Array;
+  /** 9-channel inpainting: [mask, masked-image latents], the UNet's 5 extra channels. */
+  conditioning?: Float32Array;
+}
+
+/** Text-to-image: noise × init_noise_sigma. */
+function startFromNoise(sampler: Sampler, generator: NoiseGenerator, shape: number[]): StartingPoint {
+  const latents = generator.randn(shape);
+  for (let i = 0; i < latents.length; i++) latents[i] *= sampler.initNoiseSigma;
+  return { latents, beginIndex: 0 };
+}
+
+/**
+ * img2img and inpainting, drawing from the generator in diffusers' order: the init image's posterior
+ * sample (when encoded), the noise, then the masked image's posterior sample (9-channel inpainting).
+ * Strength 1 inpainting starts from noise × init_noise_sigma; everything else from the noised image.
+ */
+function startFromImage(edit: PreparedEdit, sampler: Sampler, generator: NoiseGenerator, shape: number[], scalingFactor: number): StartingPoint {
+  const imageLatents = edit.image ? samplePosterior(edit.image, shape, generator, scalingFactor) : undefined;
+  const noise = generator.randn(shape);
+  const fromNoise = (edit.inpaint || edit.blend) && edit.strength === 1;
+  let latents: Float32Array;
+  if (fromNoise || !imageLatents) {
+    latents = new Float32Array(noise.length);
+    for (let i = 0; i < noise.length; i++) latents[i] = noise[i] * sampler.initNoiseSigma;
+  } else {
+    latents = sampler.addNoise(imageLatents, noise, edit.beginIndex);
+  }
+  const conditioning = edit.inpaint
+    ? concatenate(edit.inpaint.mask, samplePosterior(edit.inpaint.maskedImage, shape, generator, scalingFactor))
+    : undefined;
+  return { latents, beginIndex: edit.beginIndex, imageLatents, noise, conditioning };
+}
+
+/** The UNet's `sample`: the scaled latents, then (inpainting UNets) mask and masked-image latents, per batch item. */
+function unetInput(scaled: Float32Array, conditioning: Float32Array | undefined, batch: number): Float32Array {
+  const item = scaled.length + (conditioning?.length ?? 0);
+  if (!conditioning && batch === 1) return scaled;
+  const out = new Float32Array(item * batch);
+  for (let b = 0; b < batch; b++) {
+    out.set(scaled, b * item);
+    if (conditioning) out.set(conditioning, b * item + scaled.length);
+  }
+  return out;
 }
 
 async function decodeFull(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {

@@ -80,7 +80,7 @@ export type WorkerMessage =
 export const ERROR_CODES: readonly EaselErrorCode[] = [
   'MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID', 'INVALID_REQUEST', 'PROVIDER_UNAVAILABLE', 'OUT_OF_MEMORY',
   'CANCELLED', 'INFERENCE_FAILED', 'WORKER_CRASHED', 'PROTOCOL_ERROR', 'OUTPUT_FAILED', 'PNG_INVALID',
-  'CHECKPOINT_INVALID', 'CHECKPOINT_UNSUPPORTED',
+  'CHECKPOINT_INVALID', 'CHECKPOINT_UNSUPPORTED', 'IMAGE_INVALID',
 ];
 
 const COMPONENTS: readonly LoadingComponent[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker', 'tiny_decoder'];

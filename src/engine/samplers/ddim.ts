@@ -1,6 +1,6 @@
 import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
 import type { Sampler, SamplerSetup } from './sampler.ts';
-import { clipSample, predictOriginalFromAlpha } from './sampler.ts';
+import { addNoiseAtAlpha, clipSample, predictOriginalFromAlpha } from './sampler.ts';
 
 /** diffusers' DDIMScheduler with η = 0 (deterministic). */
 export function createDdim({ config, steps }: SamplerSetup): Sampler {
@@ -13,6 +13,7 @@ export function createDdim({ config, steps }: SamplerSetup): Sampler {
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    addNoise: (original, noise, index) => addNoiseAtAlpha(original, noise, alphaAt(timesteps[index])),
     step(modelOutput, index, sample) {
       if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
       const timestep = timesteps[index];

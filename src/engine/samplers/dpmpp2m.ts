@@ -1,5 +1,5 @@
 import { alphasCumprod, interpolate, karrasSigmas, roundHalfEven, sigmaToTimestep, trainingSigmas } from './noiseSchedule.ts';
-import type { Sampler, SamplerSetup } from './sampler.ts';
+import { addNoiseScaled, type Sampler, type SamplerSetup } from './sampler.ts';
 import type { SchedulerConfig } from './schedulerConfig.ts';
 
 const f32 = Math.fround;
@@ -64,6 +64,10 @@ export function createDpmpp2m({ config, steps, schedule }: SamplerSetup): Sample
     sigmas,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    addNoise(original, noise, index) {
+      const [alpha, sigmaT] = alphaSigma(sigmas[index]);
+      return addNoiseScaled(original, noise, alpha, sigmaT);
+    },
     step(modelOutput, index, sample) {
       const [alphaS0, sigmaS0, lambdaS0] = alphaSigma(sigmas[index]);
       const denoised = new Float32Array(sample.length);

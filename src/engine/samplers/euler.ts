@@ -1,5 +1,5 @@
 import type { Sampler, SamplerSetup } from './sampler.ts';
-import { predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
+import { addNoiseAtSigma, predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
 import { discreteSigmaSchedule } from './sigmaSchedule.ts';
 
 /** diffusers' EulerDiscreteScheduler without churn: x ← x + (σᵢ₊₁ − σᵢ)·(x − x̂₀)/σᵢ. */
@@ -12,6 +12,7 @@ export function createEuler({ config, steps, schedule }: SamplerSetup): Sampler 
     sigmas,
     initNoiseSigma,
     scaleModelInput: (sample, index) => scaleBySigma(sample, sigmas[index]),
+    addNoise: (original, noise, index) => addNoiseAtSigma(original, noise, sigmas[index]),
     step(modelOutput, index, sample) {
       if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
       const sigma = sigmas[index];

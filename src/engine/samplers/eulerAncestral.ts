@@ -1,5 +1,5 @@
 import type { Sampler, SamplerSetup } from './sampler.ts';
-import { predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
+import { addNoiseAtSigma, predictOriginalFromSigma, scaleBySigma } from './sampler.ts';
 import { discreteSigmaSchedule } from './sigmaSchedule.ts';
 
 /**
@@ -15,6 +15,7 @@ export function createEulerAncestral({ config, steps, schedule }: SamplerSetup):
     sigmas,
     initNoiseSigma,
     scaleModelInput: (sample, index) => scaleBySigma(sample, sigmas[index]),
+    addNoise: (original, noise, index) => addNoiseAtSigma(original, noise, sigmas[index]),
     step(modelOutput, index, sample, noise) {
       if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
       const sigmaFrom = sigmas[index];

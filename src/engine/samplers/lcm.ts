@@ -1,7 +1,7 @@
 import { EaselError } from '../errors.ts';
 import { alphaProductAt } from './noiseSchedule.ts';
 import type { Sampler, SamplerSetup } from './sampler.ts';
-import { clipSample, predictOriginalFromAlpha } from './sampler.ts';
+import { addNoiseAtAlpha, clipSample, predictOriginalFromAlpha } from './sampler.ts';
 
 const SIGMA_DATA = 0.5;
 
@@ -27,6 +27,7 @@ export function createLcm({ config, steps }: SamplerSetup): Sampler {
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    addNoise: (original, noise, index) => addNoiseAtAlpha(original, noise, alphaAt(timesteps[index])),
     step(modelOutput, index, sample, noise) {
       if (predicted.length !== sample.length) predicted = new Float32Array(sample.length);
       const timestep = timesteps[index];

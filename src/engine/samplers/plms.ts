@@ -1,5 +1,5 @@
 import { alphaProductAt, spacedTimesteps } from './noiseSchedule.ts';
-import type { Sampler, SamplerSetup } from './sampler.ts';
+import { addNoiseAtAlpha, type Sampler, type SamplerSetup } from './sampler.ts';
 
 /**
  * diffusers' PNDMScheduler with skip_prk_steps (A1111's "PLMS"): pseudo linear multistep on ε.
@@ -22,6 +22,7 @@ export function createPlms({ config, steps }: SamplerSetup): Sampler {
     timesteps,
     initNoiseSigma: 1,
     scaleModelInput: (sample) => sample,
+    addNoise: (original, noise, index) => addNoiseAtAlpha(original, noise, alphaAt(timesteps[index])),
     step(modelOutput, index, sample) {
       let timestep = timesteps[index];
       let previousTimestep = timestep - stride;

@@ -38,6 +38,11 @@ export interface Sampler {
   readonly initNoiseSigma: number;
   scaleModelInput(sample: Float32Array, index: number): Float32Array;
   step(modelOutput: Float32Array, index: number, sample: Float32Array, noise: NoiseSource): Float32Array;
+  /**
+   * diffusers' `add_noise`: `original` noised to the level of evaluation `index` (img2img's start, and
+   * inpainting's known region at each step).
+   */
+  addNoise(original: Float32Array, noise: Float32Array, index: number): Float32Array;
 }
 
 /**
@@ -85,4 +90,27 @@ export function scaleBySigma(sample: Float32Array, sigma: number): Float32Array 
 /** diffusers' clip_sample: x̂₀ clamped to ±clip_sample_range, in place. */
 export function clipSample(predicted: Float32Array, range: number): void {
   for (let i = 0; i < predicted.length; i++) predicted[i] = Math.min(range, Math.max(-range, predicted[i]));
+}
+
+const f32 = Math.fround;
+
+/** add_noise of the σ-space samplers (x = x₀ + σ·ε), in float32 as diffusers computes it. */
+export function addNoiseAtSigma(original: Float32Array, noise: Float32Array, sigma: number): Float32Array {
+  const scale = f32(sigma);
+  const out = new Float32Array(original.length);
+  for (let i = 0; i < out.length; i++) out[i] = original[i] + f32(noise[i] * scale);
+  return out;
+}
+
+/** add_noise in VP form x = α·x₀ + σ·ε: DDPM-style √ᾱ·x₀ + √(1 − ᾱ)·ε, or DPM-Solver's α, σ from σ_k. */
+export function addNoiseScaled(original: Float32Array, noise: Float32Array, alpha: number, sigma: number): Float32Array {
+  const [a, s] = [f32(alpha), f32(sigma)];
+  const out = new Float32Array(original.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32(a * original[i]) + f32(s * noise[i]);
+  return out;
+}
+
+/** add_noise of the ᾱ-space samplers (DDIM, PLMS, LCM) at ᾱₜ. */
+export function addNoiseAtAlpha(original: Float32Array, noise: Float32Array, alphaProd: number): Float32Array {
+  return addNoiseScaled(original, noise, Math.sqrt(alphaProd), Math.sqrt(f32(1 - alphaProd)));
 }
