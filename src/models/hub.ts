@@ -113,7 +113,8 @@ export function isSafeRepoPath(path: string): boolean {
   return path.split('/').every((segment) => PATH_SEGMENT.test(segment) && !WINDOWS_RESERVED_NAME.test(segment));
 }
 
-const PIPELINE_COMPONENTS = new Set(['text_encoder', 'unet', 'vae_decoder', 'safety_checker']);
+/** vae_encoder too: img2img and inpainting start from an encoded image. */
+const PIPELINE_COMPONENTS = new Set(['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker']);
 
 /** The files the pipeline reads: configs, tokenizer, and the ONNX graphs with their external weights. */
 export function isNeededFile(path: string): boolean {
