@@ -35,8 +35,14 @@ export function ensureCodeServer(): void {
   });
 }
 
+/** Builds the linux-x64 VSIX as a release does (and runs the packaging check on it): that VSIX is what the tests install. */
 export function packageExtension(): string {
-  execFileSync('node', ['scripts/package.mjs', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  try {
+    execFileSync(process.execPath, ['--import', 'tsx', 'scripts/package.ts', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (error) {
+    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+    throw new Error(`Packaging the linux-x64 VSIX failed:\n${stdout ?? ''}${stderr ?? ''}`);
+  }
   return join(ROOT, 'easel-linux-x64.vsix');
 }
 

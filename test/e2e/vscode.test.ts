@@ -99,10 +99,13 @@ before(async () => {
   if (skip) return;
   ensureCodeServer();
   const vsix = packageExtension();
-  const models = temporaryFolder('easel-e2e-models-');
+  // Paths with spaces and non-ASCII characters, for the model and the workspace alike: on a remote
+  // machine (this is code-server's architecture: the UI in the browser, the extension host beside the
+  // files) they are passed through URIs, the worker and the PNG writer unchanged.
+  const models = join(temporaryFolder('easel-e2e-models-'), 'Modèles SD');
   const model = await generateFixtureModel(join(models, 'heavy'), FIXTURE_VARIANTS.heavy);
-  workspace = temporaryFolder('easel-e2e-workspace-');
-  mkdirSync(join(workspace, 'src'));
+  workspace = join(temporaryFolder('easel-e2e-'), 'My Projects · café 画像');
+  mkdirSync(join(workspace, 'src'), { recursive: true });
   writeFileSync(join(workspace, 'src', 'example.ts'), `// ${PROMPT}\nexport const answer = 42;\n`);
   server = await startCodeServer({
     workspace,
