@@ -6,7 +6,9 @@ import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
 import type { DecoderKind } from '../engine/decoderKinds.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
+import { resolveModelPath } from '../models/checkpointImport.ts';
 import { findTinyDecoder } from '../models/library.ts';
+import { DEFAULT_MODELS_DIR } from './modelsCommand.ts';
 import { validateParams } from '../engine/generationParams.ts';
 import { isExecutionProviderChoice } from '../engine/providerNames.ts';
 import type { EmphasisMode } from '../engine/promptSyntax.ts';
@@ -23,7 +25,8 @@ export const GENERATE_HELP = `Usage: easel generate --model DIR --prompt TEXT --
 Generates images with a diffusers-format ONNX Stable Diffusion model.
 
 Options:
-  --model DIR            model folder (model_index.json, unet/, text_encoder/, vae_decoder/, tokenizer/, scheduler/)
+  --model DIR|FILE       model folder (model_index.json, unet/, text_encoder/, vae_decoder/, tokenizer/, scheduler/),
+                         or a .safetensors checkpoint (imported into the model library on first use)
   --prompt TEXT          what to draw
   --negative-prompt TEXT what to steer away from
   --steps N              sampling steps (default 20)
@@ -94,7 +97,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     process.stdout.write(GENERATE_HELP);
     return 0;
   }
-  if (!values.model) throw new EaselError('INVALID_REQUEST', '--model is required: a diffusers ONNX model folder.');
+  if (!values.model) throw new EaselError('INVALID_REQUEST', '--model is required: a diffusers ONNX model folder or a .safetensors checkpoint.');
   if (values.prompt === undefined) throw new EaselError('INVALID_REQUEST', '--prompt is required.');
   if (!values.out) throw new EaselError('INVALID_REQUEST', '--out is required: the PNG file to write.');
   if (extname(values.out).toLowerCase() !== '.png') throw new EaselError('INVALID_REQUEST', `--out must name a .png file, got "${values.out}".`);
@@ -133,7 +136,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
     process.stderr.write(`Warning: ${verdict.reason}\n`);
     if (!values.yes && !(await confirm('Generate anyway? [y/N] '))) throw new EaselError('CANCELLED', 'Not generated (the prompt filter warned; pass --yes to go ahead).');
   }
-  const modelDir = resolve(values.model);
+  const modelDir = await resolveModelPath(values.model, DEFAULT_MODELS_DIR, (stage, detail) => {
+    if (stage === 'hashing') process.stderr.write(`Importing ${basename(values.model!)} into ${DEFAULT_MODELS_DIR} (hashing, then building its graphs)…\n`);
+    void detail;
+  });
   await inspectModelFolder(modelDir);
   const decoder = await decoderChoice(values.decoder, modelDir);
   const service = new GenerationService({ workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json') });

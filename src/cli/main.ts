@@ -7,9 +7,10 @@ import { runModels } from './modelsCommand.ts';
 const HELP = `Easel ${EASEL_VERSION} — local Stable Diffusion
 
 Usage:
-  easel generate --model DIR --prompt TEXT --out FILE.png [options]
+  easel generate --model DIR|FILE.safetensors --prompt TEXT --out FILE.png [options]
   easel inspect FILE.png [--json]
   easel models list [--dir DIR] | easel models download OWNER/REPO [--revision R] [--dir D]
+  easel models import FILE.safetensors [--name NAME] [--dir D] [--tokenizer DIR]
   easel --version
 
 Run "easel <command> --help" for a command's options.

@@ -6,6 +6,7 @@ import { EaselError } from '../engine/errors.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_TINY_DECODERS } from '../models/curated.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
+import { importCheckpoint } from '../models/checkpointImport.ts';
 import { listModels } from '../models/library.ts';
 import { ProgressBar } from './progressBar.ts';
 
@@ -14,12 +15,17 @@ export const DEFAULT_MODELS_DIR = process.env.EASEL_MODELS_DIR ?? join(homedir()
 export const MODELS_HELP = `Usage:
   easel models list [--dir DIR ...] [--json]
   easel models download OWNER/REPO [--revision R] [--dir DIR] [--yes]
+  easel models import FILE.safetensors|DIFFUSERS_DIR [--name NAME] [--dir DIR] [--tokenizer DIR]
 
 list      lists the diffusers ONNX models in DIR (default ${DEFAULT_MODELS_DIR}) with their
           family, native size, prediction type, weight type and size; broken folders with the reason.
 download  fetches what the pipeline needs from a Hugging Face Hub repository, resuming an
           interrupted download and verifying every file. HF_TOKEN is used for gated models;
           HF_ENDPOINT changes the Hub address. --yes accepts the licence without asking.
+import    builds ONNX graphs for a single-file Stable Diffusion 1.x/2.x checkpoint (or a diffusers
+          folder with .safetensors weights) and adds it to DIR. The weights are read in place:
+          keep the checkpoint where it is. Its tokenizer comes from a model of the same family
+          in DIR, or --tokenizer DIR. .ckpt pickles are refused (never unpickled).
 `;
 
 function gib(bytes: number): string {
@@ -30,7 +36,7 @@ export async function runModels(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { dir: { type: 'string', multiple: true }, revision: { type: 'string' }, json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } },
+    options: { dir: { type: 'string', multiple: true }, revision: { type: 'string' }, name: { type: 'string' }, tokenizer: { type: 'string' }, json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help || verb === undefined || verb === '--help' || verb === '-h') {
     process.stdout.write(MODELS_HELP);
@@ -80,5 +86,18 @@ export async function runModels(argv: string[]): Promise<number> {
     process.stdout.write(`${folder}\n`);
     return 0;
   }
-  throw new EaselError('INVALID_REQUEST', `Unknown models command "${verb}". Use list or download.`);
+  if (verb === 'import') {
+    if (positionals.length !== 1) throw new EaselError('INVALID_REQUEST', 'models import takes one .safetensors file or diffusers folder.');
+    const started = performance.now();
+    const result = await importCheckpoint(positionals[0], {
+      destinationRoot: dirs[0], name: values.name, tokenizerDir: values.tokenizer === undefined ? undefined : resolve(values.tokenizer),
+      onStage: (stage, detail) => process.stderr.write(`${stage}${detail ? ` ${detail}` : ''}…\n`),
+    });
+    process.stderr.write(result.reused
+      ? `Already imported (unchanged): ${result.family}, model hash ${result.modelHash}.\n`
+      : `Imported ${result.family} in ${((performance.now() - started) / 1000).toFixed(1)} s: model hash ${result.modelHash}, graphs ${gib(result.graphBytes)} (the weights stay in ${positionals[0]}).\n`);
+    process.stdout.write(`${result.folder}\n`);
+    return 0;
+  }
+  throw new EaselError('INVALID_REQUEST', `Unknown models command "${verb}". Use list, download or import.`);
 }

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { checkImportRecord } from './checkpoint/importRecord.ts';
 import { CONFIG_FILE_LIMIT, parseConfigJson, readBoundedText } from './configFiles.ts';
 import { EaselError } from './errors.ts';
 import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } from './samplers/schedulerConfig.ts';
@@ -26,6 +27,11 @@ export interface ModelFolder {
   nativeSize: number;
   /** unet/config.json in_channels when present (9 for inpainting UNets). */
   unetInChannels?: number;
+  /**
+   * An imported checkpoint: per component, the folder its graph's external weights lie in (the
+   * checkpoint's own folder), and the checkpoint's SHA-256.
+   */
+  imported?: { weightsDirs: Partial<Record<ComponentName, string>>; sha256: string; source: string };
 }
 
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
@@ -86,7 +92,13 @@ export async function inspectModelFolder(root: string): Promise<ModelFolder> {
   const nativeSize = typeof sampleSize === 'number' && Number.isInteger(sampleSize) && sampleSize > 0 ? sampleSize * 8 : 512;
   const inChannels = unetConfig?.in_channels;
   const unetInChannels = typeof inChannels === 'number' && Number.isInteger(inChannels) ? inChannels : undefined;
-  return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize, unetInChannels };
+  const record = await checkImportRecord(root);
+  const imported = record && {
+    weightsDirs: Object.fromEntries(Object.entries(record.weights).map(([component, weights]) => [component, dirname(weights.file)])),
+    sha256: record.sha256,
+    source: record.source,
+  };
+  return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize, unetInChannels, imported };
 }
 
 /** A TAESD folder (madebyollin/taesd as ONNX, e.g. deinferno/taesd-onnx): `vae_decoder/model.onnx`, config optional. */

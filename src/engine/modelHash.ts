@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { readImportRecord } from './checkpoint/importRecord.ts';
 
 /** The UNet's weights: the external data file when there is one, else the .onnx itself. */
 export async function unetWeightsPath(unetModelPath: string): Promise<string> {
@@ -12,7 +13,7 @@ export async function unetWeightsPath(unetModelPath: string): Promise<string> {
   return unetModelPath;
 }
 
-async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -25,6 +26,9 @@ type HashCache = Record<string, { size: number; mtimeMs: number; sha256: string 
  * by path, size and modification time, so the weights are read once.
  */
 export async function modelHash(unetModelPath: string, cacheFile?: string): Promise<string> {
+  // An imported checkpoint's hash is A1111's: of the whole .safetensors file, computed at import.
+  const imported = await readImportRecord(dirname(dirname(unetModelPath)));
+  if (imported) return imported.sha256.slice(0, 10);
   const weights = await unetWeightsPath(unetModelPath);
   const info = await stat(weights);
   let cache: HashCache = {};

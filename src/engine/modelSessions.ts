@@ -184,12 +184,12 @@ export async function loadModel(
   };
   try {
     onComponent?.('unet');
-    const first = await createSessionWithProvider(folder.components.unet!, choice);
+    const first = await createSessionWithProvider(folder.components.unet!, choice, {}, folder.imported?.weightsDirs.unet);
     opened.push(first.session);
     const provider = first.provider;
     const open = async (component: ComponentName) => {
       onComponent?.(component);
-      const { session } = await createSessionWithProvider(folder.components[component]!, provider);
+      const { session } = await createSessionWithProvider(folder.components[component]!, provider, {}, folder.imported?.weightsDirs[component]);
       opened.push(session);
       return session;
     };

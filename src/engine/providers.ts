@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 
@@ -28,14 +29,21 @@ export async function createSessionWithProvider(
   modelPath: string,
   choice: ExecutionProviderChoice,
   options: ort.InferenceSession.SessionOptions = {},
+  externalWeightsDir?: string,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[] }> {
   const candidates = choice === 'auto' ? candidateProviders() : [choice];
   const attempts: ProviderAttempt[] = [];
+  // An imported checkpoint's graph points into the .safetensors file where it lies. ONNX Runtime
+  // resolves external data only inside the model's own folder, unless the model comes from memory
+  // with the weights folder named; the graph itself is small (a few MB), the weights are not copied.
+  const source = externalWeightsDir === undefined ? modelPath : new Uint8Array(await readFile(modelPath));
+  const extra = externalWeightsDir === undefined ? {} : { extra: { session: { model_external_initializers_file_folder_path: externalWeightsDir } } };
   for (const provider of candidates) {
     try {
-      const session = await ort.InferenceSession.create(modelPath, {
+      const session = await ort.InferenceSession.create(source as string, {
         graphOptimizationLevel: 'all',
         ...options,
+        ...extra,
         executionProviders: [provider],
       });
       attempts.push({ provider });

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { readImportRecord } from '../engine/checkpoint/importRecord.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { readOnnxInputTypes } from './onnxInputs.ts';
 
@@ -50,6 +51,7 @@ async function describe(path: string): Promise<ModelEntry> {
     const tokenizer = await readJson(join(path, 'tokenizer', 'special_tokens_map.json'));
     const padsWithBang = tokenizer?.pad_token === '!' || (tokenizer?.pad_token as { content?: string } | undefined)?.content === '!';
     let family: ModelFamily = width === 1024 || (width !== 768 && (folder.scheduler.prediction_type === 'v_prediction' || padsWithBang)) ? 'SD 2.x' : 'SD 1.x';
+    if (folder.imported) family = (await readImportRecord(path))?.family === 'SD 2.x' ? 'SD 2.x' : 'SD 1.x';
     if (scheduler?._class_name === 'LCMScheduler' || /lcm/i.test(name)) family = 'LCM';
     else if (/turbo/i.test(name)) family = 'SD-Turbo';
     const inputs = await readOnnxInputTypes(folder.components.unet!);

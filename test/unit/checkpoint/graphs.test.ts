@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readSafetensorsHeader } from '../../../src/engine/checkpoint/safetensors.ts';
+import { openCheckpoint } from '../../../src/engine/checkpoint/buildGraphs.ts';
+import { checkpointTensorList, SYNTHETIC_CONFIGS } from '../../../src/engine/checkpoint/syntheticCheckpoint.ts';
+import { unetKeyMap, vaeKeyMap } from '../../../src/engine/checkpoint/diffusersKeys.ts';
+import { SD15_CONFIG } from '../../../src/engine/checkpoint/ldmConfig.ts';
+import { parseMiniYaml } from '../../../src/engine/checkpoint/miniYaml.ts';
+
+const FP32 = 'test/reference/single_file/sd15-tiny-public-fp32.safetensors';
+
+const parameters = (list: Array<{ name: string; shape: number[] }>, prefix: string) =>
+  list.filter((t) => t.name.startsWith(prefix)).reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
+
+test('the graph builders read exactly the tensors of the reference checkpoint, with its shapes', async () => {
+  const source = await openCheckpoint(FP32);
+  const header = await readSafetensorsHeader(FP32);
+  const wanted = checkpointTensorList(source.config);
+  assert.deepEqual(wanted.map((t) => t.name), [...header.tensors.keys()].sort());
+  for (const { name, shape } of wanted) assert.deepEqual(shape, header.tensors.get(name)!.shape, name);
+});
+
+test('the reference yaml gives the tiny configuration: heads, groups and text width cannot come from shapes', async () => {
+  const { config } = await openCheckpoint(FP32);
+  assert.equal(config.unet.numHeads, 8);
+  assert.equal(config.unet.groups, 16);
+  assert.equal(config.vae.groups, 16);
+  assert.deepEqual(config.unet.channelMult, [1, 1, 1, 2]);
+  assert.deepEqual({ width: config.text.width, heads: config.text.heads, layers: config.text.layers, activation: config.text.activation }, { width: 32, heads: 2, layers: 2, activation: 'quick_gelu' });
+  assert.equal(config.source, 'sd15-tiny-public-fp32.yaml');
+});
+
+// Parameter counts of the real models as diffusers / transformers report them (num_parameters()).
+test('a synthetic SD 1.5 has SD 1.5\'s tensors: UNet 859,520,964, VAE 83,653,863, CLIP ViT-L text 123,060,480 parameters', () => {
+  const list = checkpointTensorList(SYNTHETIC_CONFIGS.sd15);
+  assert.equal(parameters(list, 'model.diffusion_model.'), 859_520_964);
+  assert.equal(parameters(list, 'first_stage_model.'), 83_653_863);
+  assert.equal(parameters(list, 'cond_stage_model.transformer.text_model.'), 123_060_480);
+  assert.equal(list.filter((t) => t.name.startsWith('model.diffusion_model.')).length, 686);
+});
+
+test('a synthetic SD 2.1 / SD-Turbo has SD 2.1\'s UNet (865,910,724) and OpenCLIP ViT-H run to its penultimate layer (340,387,840)', () => {
+  const list = checkpointTensorList(SYNTHETIC_CONFIGS['sd-turbo']);
+  assert.equal(parameters(list, 'model.diffusion_model.'), 865_910_724);
+  assert.equal(parameters(list, 'cond_stage_model.model.'), 340_387_840);
+  assert.ok(list.some((t) => t.name === 'cond_stage_model.model.transformer.resblocks.22.attn.in_proj_weight'));
+  assert.ok(!list.some((t) => t.name.startsWith('cond_stage_model.model.transformer.resblocks.23.')), 'the last layer is not run');
+});
+
+test('diffusers → LDM key tables agree with diffusers\' conversion script on SD 1.5', () => {
+  const unet = unetKeyMap(SD15_CONFIG.unet);
+  assert.equal(unet('input_blocks.4.1.transformer_blocks.0.attn1.to_q.weight'), 'down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q.weight');
+  assert.equal(unet('input_blocks.3.0.op.weight'), 'down_blocks.0.downsamplers.0.conv.weight');
+  assert.equal(unet('input_blocks.7.0.skip_connection.bias'), 'down_blocks.2.resnets.0.conv_shortcut.bias');
+  assert.equal(unet('output_blocks.2.1.conv.weight'), 'up_blocks.0.upsamplers.0.conv.weight');
+  assert.equal(unet('output_blocks.5.2.conv.weight'), 'up_blocks.1.upsamplers.0.conv.weight');
+  assert.equal(unet('output_blocks.11.1.proj_out.weight'), 'up_blocks.3.attentions.2.proj_out.weight');
+  assert.equal(unet('middle_block.2.emb_layers.1.weight'), 'mid_block.resnets.1.time_emb_proj.weight');
+  assert.equal(unet('out.2.weight'), 'conv_out.weight');
+  const vae = vaeKeyMap(SD15_CONFIG.vae);
+  assert.equal(vae('decoder.up.3.block.2.conv1.weight'), 'decoder.up_blocks.0.resnets.2.conv1.weight');
+  assert.equal(vae('decoder.up.1.upsample.conv.weight'), 'decoder.up_blocks.2.upsamplers.0.conv.weight');
+  assert.equal(vae('encoder.down.1.block.0.nin_shortcut.weight'), 'encoder.down_blocks.1.resnets.0.conv_shortcut.weight');
+  assert.equal(vae('decoder.mid.attn_1.proj_out.bias'), 'decoder.mid_block.attentions.0.to_out.0.bias');
+  assert.equal(vae('encoder.norm_out.weight'), 'encoder.conv_norm_out.weight');
+});
+
+test('the yaml subset reader handles v1-inference.yaml\'s forms', () => {
+  const parsed = parseMiniYaml('model:\n  params:\n    parameterization: "v"  # comment\n    unet_config:\n      params:\n        channel_mult: [ 1, 2, 4, 4 ]\n        use_linear_in_transformer: True\n        scale: 0.18215\n    empty: []\n');
+  assert.deepEqual(parsed, { model: { params: { parameterization: 'v', unet_config: { params: { channel_mult: [1, 2, 4, 4], use_linear_in_transformer: true, scale: 0.18215 } }, empty: [] } } });
+});
