@@ -1,12 +1,13 @@
 /**
  * `npm run bench` prints each benchmark's figures; `npm run bench -- --json` prints one JSON object.
- * `--only NAME` runs one section (engine, png, service, download, safety).
+ * `--only NAME` runs one section (engine, png, service, download, safety, checkpoint).
  */
 import { engineBench, type Figures } from './engineBench.ts';
 import { pngBench } from './pngBench.ts';
 import { serviceBench } from './serviceBench.ts';
 import { downloadBench } from './downloadBench.ts';
 import { safetyBench } from './safetyBench.ts';
+import { checkpointBench } from './checkpointBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
@@ -14,6 +15,7 @@ const sections: Record<string, () => Promise<Figures>> = {
   service: serviceBench,
   download: downloadBench,
   safety: safetyBench,
+  checkpoint: checkpointBench,
 };
 
 async function main(): Promise<void> {

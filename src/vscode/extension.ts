@@ -1,5 +1,6 @@
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
+import { isEaselError } from '../engine/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { readImageMetadataFile } from '../png/readMetadata.ts';
@@ -13,6 +14,7 @@ import { GenerationController, relativeToDocument } from './generationController
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
 import { settingsFromMetadata } from './regenerate.ts';
 import { listModels } from '../models/library.ts';
+import { importCheckpoint, isCheckpointFile } from '../models/checkpointImport.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
 import type { DownloadKind } from '../models/download.ts';
@@ -140,6 +142,10 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
     vscode.commands.registerCommand('easel.downloadModel', () => downloadFromHub(context, log)),
     vscode.commands.registerCommand('easel.setHuggingFaceToken', () => setHuggingFaceToken(context, log)),
+    vscode.commands.registerCommand('easel.importCheckpoint', async (target?: vscode.Uri) => {
+      const folder = await importCheckpointFile(context, log, target?.fsPath);
+      if (folder) await offerToUse(folder, `${basename(folder)} is imported.`);
+    }),
     vscode.commands.registerCommand('easel.openOutputFolder', async () => {
       const folder = controller.workspaceFolder(vscode.window.activeTextEditor?.document.uri);
       if (!folder) return void vscode.window.showErrorMessage('Easel: open a folder first.');
@@ -228,14 +234,64 @@ async function pickModel(storage: string, providers: string): Promise<string | u
     void vscode.window.showErrorMessage(`Easel: ${choice.detail}`);
     return undefined;
   }
-  const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Model' });
+  const folder = await vscode.window.showOpenDialog({
+    canSelectFolders: true, canSelectFiles: true, openLabel: 'Use This Model', filters: { 'Model folder or checkpoint': ['safetensors'] },
+  });
   if (!folder?.[0]) return undefined;
+  if (isCheckpointFile(folder[0].fsPath)) return void vscode.commands.executeCommand('easel.importCheckpoint', folder[0]);
   try {
     await inspectModelFolder(folder[0].fsPath);
     return folder[0].fsPath;
   } catch (error) {
     void vscode.window.showErrorMessage(`Easel: ${(error as Error).message}`);
     return undefined;
+  }
+}
+
+/** Asks whether to make a new model folder the current model. */
+async function offerToUse(folder: string, message: string): Promise<void> {
+  const use = await vscode.window.showInformationMessage(`Easel: ${message}`, 'Use This Model');
+  if (use) {
+    await vscode.workspace.getConfiguration('easel').update('model', folder, vscode.ConfigurationTarget.Global);
+    GeneratorPanel.current?.refreshModel();
+  }
+}
+
+/**
+ * "Easel: Import Checkpoint…": a single-file .safetensors checkpoint becomes a model in Easel's library
+ * (graphs built in TypeScript, weights read in place). Asks for a tokenizer folder only when no model
+ * of the same family is installed to take it from.
+ */
+async function importCheckpointFile(context: vscode.ExtensionContext, log: vscode.LogOutputChannel, chosen?: string): Promise<string | undefined> {
+  let file = chosen;
+  if (!file) {
+    const picked = await vscode.window.showOpenDialog({ canSelectFiles: true, canSelectFolders: false, openLabel: 'Import', title: 'Easel: Import Checkpoint', filters: { 'Stable Diffusion checkpoint': ['safetensors'] } });
+    file = picked?.[0]?.fsPath;
+  }
+  if (!file) return undefined;
+  let tokenizerDir: string | undefined;
+  for (;;) {
+    try {
+      const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Easel: importing ${basename(file)}` }, (progress) =>
+        importCheckpoint(file!, {
+          destinationRoot: modelsDir(context), tokenizerDir,
+          onStage: (stage) => progress.report({ message: stage === 'hashing' ? 'hashing the file (Model hash)…' : `${stage}…` }),
+        }));
+      log.info(`Imported ${file} (${result.family}, model hash ${result.modelHash}) as ${result.folder}${result.reused ? ' (already imported)' : ''}.`);
+      return result.folder;
+    } catch (error) {
+      const message = (error as Error).message;
+      log.error(`Import of ${file} failed: ${message}`);
+      if (isEaselError(error, 'TOKENIZER_INVALID') && tokenizerDir === undefined) {
+        const answer = await vscode.window.showErrorMessage(`Easel: ${message}`, 'Choose Tokenizer Folder…');
+        const picked = answer ? await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: 'Use This Tokenizer' }) : undefined;
+        if (!picked?.[0]) return undefined;
+        tokenizerDir = picked[0].fsPath;
+        continue;
+      }
+      void vscode.window.showErrorMessage(`Easel: ${message}`);
+      return undefined;
+    }
   }
 }
 
@@ -283,11 +339,7 @@ async function downloadFromHub(context: vscode.ExtensionContext, log: vscode.Log
       if (use) await vscode.workspace.getConfiguration('easel').update('decoder', 'tiny', vscode.ConfigurationTarget.Global);
       return;
     }
-    const use = await vscode.window.showInformationMessage(`Easel: ${repo} is ready.`, 'Use This Model');
-    if (use) {
-      await vscode.workspace.getConfiguration('easel').update('model', folder, vscode.ConfigurationTarget.Global);
-      GeneratorPanel.current?.refreshModel();
-    }
+    await offerToUse(folder, `${repo} is ready.`);
   } catch (error) {
     const message = (error as Error).message;
     log.error(`Download of ${repo} failed: ${message}`);
