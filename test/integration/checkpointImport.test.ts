@@ -43,7 +43,7 @@ for (const attention of ['fused', 'plain'] as const) {
       loaded.push(model);
       const params = validateParams({
         prompt: c.prompt, negativePrompt: c.negative, sampler: c.sampler, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic',
-        steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height,
+        steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height, emphasis: 'None',
       }, model);
       const [image] = await generate(model, params);
       const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(REFERENCE, c.expected));
