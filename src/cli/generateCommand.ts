@@ -159,6 +159,9 @@ export async function runGenerate(argv: string[]): Promise<number> {
     process.stderr.write(`Seed ${seed}: ${reason}\n`);
   });
   const writes: Array<Promise<void>> = [];
+  // A failed write (a full disk) stops the job and is the error reported; it is caught here at once,
+  // so it can never surface as an unhandled rejection while the job is still running.
+  let writeError: unknown;
   job.on('image', (image) => {
     bar.finish();
     const target = batchCount === 1 ? out : join(dirname(out), `${basename(out, extname(out))}-${image.seed}${extname(out)}`);
@@ -169,11 +172,17 @@ export async function runGenerate(argv: string[]): Promise<number> {
         const note = image.safety.action === 'blurred' ? ' — blurred: the safety checker flagged it' : '';
         process.stderr.write(`Wrote ${path} (seed ${image.seed}, ${(image.timing.totalMs / 1000).toFixed(1)} s)${note}\n`);
       }
+    }, (error: unknown) => {
+      writeError ??= error;
+      job.cancel();
     }));
   });
   try {
-    await job.result;
+    await job.result.catch((error: unknown) => {
+      if (writeError === undefined) throw error;
+    });
     await Promise.all(writes);
+    if (writeError !== undefined) throw writeError;
     return 0;
   } finally {
     await Promise.allSettled(writes);

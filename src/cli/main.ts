@@ -41,15 +41,23 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Every failure ends as one line on stderr and exit code 1 (2 for usage), never a crash dump. */
+function fail(error: unknown): void {
+  const usage = error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS');
+  const message = isEaselError(error) || usage ? (error as Error).message : `unexpected failure: ${(error as Error)?.stack ?? String(error)}`;
+  process.stderr.write(`easel: error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+  process.exitCode = usage ? 2 : 1;
+}
+
+// A rejection nobody awaited would otherwise print Node's crash dump and exit with no sentence.
+process.on('unhandledRejection', (error) => {
+  fail(error);
+  process.exit();
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
-  (error: unknown) => {
-    const usage = error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS');
-    const message = isEaselError(error) || usage ? (error as Error).message : `unexpected failure: ${(error as Error)?.stack ?? String(error)}`;
-    process.stderr.write(`easel: error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    process.exitCode = usage ? 2 : 1;
-  },
+  fail,
 );
-

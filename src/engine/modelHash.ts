@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readImportRecord } from './checkpoint/importRecord.ts';
 
@@ -46,9 +46,14 @@ export async function modelHash(unetModelPath: string, cacheFile?: string): Prom
   if (cacheFile) {
     cache[weights] = { size: info.size, mtimeMs: info.mtimeMs, sha256 };
     await mkdir(dirname(cacheFile), { recursive: true });
-    const temporary = `${cacheFile}.${process.pid}.tmp`;
-    await writeFile(temporary, JSON.stringify(cache));
-    await rename(temporary, cacheFile);
+    // Unique per write: the host and the worker threads share one process id and may write at once.
+    const temporary = `${cacheFile}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temporary, JSON.stringify(cache), { flag: 'wx' });
+      await rename(temporary, cacheFile);
+    } finally {
+      await unlink(temporary).catch(() => undefined);
+    }
   }
   return sha256.slice(0, 10);
 }
