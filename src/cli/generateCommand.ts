@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
 import type { DecoderKind } from '../engine/decoderKinds.ts';
@@ -9,12 +9,13 @@ import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFol
 import { resolveModelPath } from '../models/checkpointImport.ts';
 import { findTinyDecoder } from '../models/library.ts';
 import { DEFAULT_MODELS_DIR } from './modelsCommand.ts';
-import { validateParams } from '../engine/generationParams.ts';
+import { MAX_INPUT_BYTES, MAX_MASK_BLUR, validateParams } from '../engine/generationParams.ts';
 import { isExecutionProviderChoice } from '../engine/providerNames.ts';
 import type { EmphasisMode } from '../engine/promptSyntax.ts';
 import { parseSamplerName, parseScheduleType } from '../engine/samplers/index.ts';
 import { writeNewFile } from '../png/safeWrite.ts';
 import { GenerationService } from '../service/generationService.ts';
+import type { EditRequest } from '../service/protocol.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { checkPrompt, PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
 import { createInterface } from 'node:readline/promises';
@@ -34,7 +35,12 @@ Options:
   --seed N               0 … 18446744073709551615 (default: random)
   --sampler NAME         Euler a | Euler | DPM++ 2M | DDIM | PLMS | LCM (default "Euler a")
   --schedule TYPE        automatic | karras (default automatic)
-  --width W, --height H  multiples of 8 (default: the model's native size)
+  --width W, --height H  multiples of 8 (default: the model's native size, or the init image's size
+                         rounded down to a multiple of 8)
+  --init-image FILE      img2img: start from this PNG, JPEG or WebP (resized to --width × --height when given)
+  --strength X           img2img denoising strength, 0 … 1 (default 0.75): how much of the schedule runs
+  --mask FILE            inpaint: white (255) is repainted, black kept; needs --init-image
+  --mask-blur N          soften the mask's edge by N pixels and paste the original back outside it (default 0)
   --rng cpu|gpu          noise source: cpu = diffusers/torch CPU, gpu = A1111's default (default cpu)
   --batch N              images to make, with seeds seed, seed+1, … (default 1)
   --emphasis MODE        Original | "No norm" | Ignore | None (default Original): how (word:1.2) weights apply, as A1111;
@@ -82,6 +88,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
       rng: { type: 'string' },
       batch: { type: 'string' },
       emphasis: { type: 'string' },
+      'init-image': { type: 'string' },
+      strength: { type: 'string' },
+      mask: { type: 'string' },
+      'mask-blur': { type: 'string' },
       provider: { type: 'string' },
       decoder: { type: 'string' },
       out: { type: 'string' },
@@ -121,6 +131,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   };
   // Checked once without the model so that bad input fails before anything loads.
   validateParams({ ...request, width: request.width ?? 512, height: request.height ?? 512 });
+  const edit = await editRequest(values);
 
   const out = resolve(values.out);
   await access(dirname(out), constants.W_OK).catch((error: Error) => {
@@ -148,7 +159,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const job = service.generate({
     modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
     seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
-    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder,
+    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder, edit,
   });
   process.once('SIGINT', () => job.cancel());
   process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);
@@ -208,4 +219,36 @@ async function confirm(question: string): Promise<boolean> {
   const answer = await prompt.question(question);
   prompt.close();
   return /^y(es)?$/i.test(answer.trim());
+}
+
+/** `--init-image`, `--strength`, `--mask`, `--mask-blur`: read here, decoded (with its limits) by the worker. */
+async function editRequest(values: { 'init-image'?: string; strength?: string; mask?: string; 'mask-blur'?: string }): Promise<EditRequest | undefined> {
+  const strength = decimal('strength', values.strength);
+  const maskBlur = integer('mask-blur', values['mask-blur']);
+  if (!values['init-image']) {
+    const stray = values.mask !== undefined ? '--mask' : strength !== undefined ? '--strength' : maskBlur !== undefined ? '--mask-blur' : undefined;
+    if (stray) throw new EaselError('INVALID_REQUEST', `${stray} needs --init-image: the image to start from.`);
+    return undefined;
+  }
+  if (strength !== undefined && !(strength >= 0 && strength <= 1)) throw new EaselError('INVALID_REQUEST', `--strength must be a number from 0 to 1, got ${strength}.`);
+  if (maskBlur !== undefined && !(maskBlur >= 0 && maskBlur <= MAX_MASK_BLUR)) throw new EaselError('INVALID_REQUEST', `--mask-blur must be a whole number of pixels from 0 to ${MAX_MASK_BLUR}, got ${maskBlur}.`);
+  const read = async (flag: string, path: string) => {
+    const size = (await stat(path).catch(() => undefined))?.size;
+    if (size === undefined) throw new EaselError('IMAGE_INVALID', `${flag} ${path}: no such file.`);
+    if (size > MAX_INPUT_BYTES) throw new EaselError('IMAGE_INVALID', `${flag} ${path} is ${Math.round(size / 1048576)} MB; Easel reads images up to ${MAX_INPUT_BYTES / 1048576} MB.`);
+    const bytes = await readFile(path);
+    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  };
+  const imagePath = values['init-image'];
+  return {
+    image: await read('--init-image', imagePath), imagePath: displayPath(imagePath),
+    ...(values.mask ? { mask: await read('--mask', values.mask), maskPath: displayPath(values.mask) } : {}),
+    strength, maskBlur,
+  };
+}
+
+/** What the metadata records: the path relative to the current folder when it is inside it, else the file name. */
+function displayPath(path: string): string {
+  const relativePath = relative(process.cwd(), resolve(path));
+  return relativePath && !relativePath.startsWith('..') && !isAbsolute(relativePath) ? relativePath.split(sep).join('/') : basename(path);
 }

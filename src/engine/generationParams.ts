@@ -37,6 +37,8 @@ export interface EditInput {
 
 export const DEFAULT_STRENGTH = 0.75;
 export const MAX_MASK_BLUR = 64;
+/** The largest encoded file Easel reads as an init image or mask (the decoded size has its own limit). */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
 export const MAX_BATCH_COUNT = 64;
 export const MAX_STEPS = 500;

@@ -1,5 +1,6 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { EaselError } from './errors.ts';
+import { MAX_INPUT_BYTES } from './generationParams.ts';
 
 /** 8-bit RGB, row-major. */
 export interface RgbImage {
@@ -17,8 +18,6 @@ export interface GrayImage {
 
 /** The largest image Easel decodes (64 megapixels, 8192²): a hostile header cannot make it allocate more. */
 export const MAX_INPUT_PIXELS = 8192 * 8192;
-/** The largest encoded file Easel reads as an init image or mask. */
-export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 const FORMATS = new Set(['png', 'jpeg', 'webp']);
 
 /**
@@ -117,4 +116,20 @@ export function sizeForImage(width: number, height: number, maxDimension: number
   const fit = Math.min(1, maxDimension / Math.max(width, height));
   const round = (value: number) => Math.max(8, Math.floor((value * fit) / 8) * 8);
   return { width: round(width), height: round(height) };
+}
+
+/**
+ * An edit's images from their encoded bytes, fitted to the job: the size asked for, else the init image's
+ * own size rounded down to a multiple of 8 (and within maxDimension). The mask is resized to match.
+ */
+export async function fitEditImages(
+  imageBytes: Uint8Array, maskBytes: Uint8Array | undefined, size: { width?: number; height?: number }, maxDimension: number, labels = { image: 'The init image', mask: 'The mask' },
+): Promise<{ image: RgbImage; mask?: GrayImage; originalSize: { width: number; height: number } }> {
+  const decoded = await decodeImage(imageBytes, labels.image);
+  const fallback = sizeForImage(decoded.width, decoded.height, maxDimension);
+  const width = size.width ?? fallback.width;
+  const height = size.height ?? fallback.height;
+  const image = await resizeImage(decoded, width, height);
+  const mask = maskBytes ? await resizeMask(await decodeMask(maskBytes, labels.mask), width, height) : undefined;
+  return { image, mask, originalSize: { width: decoded.width, height: decoded.height } };
 }

@@ -25,6 +25,19 @@ export interface ImageParameters {
   provider?: string;
   appVersion?: string;
   durationMs?: number;
+  /** img2img / inpainting: A1111's "Denoising strength". */
+  denoisingStrength?: number;
+  /** Inpainting: A1111's "Mask blur" in pixels. */
+  maskBlur?: number;
+  /** The image an edit started from: its path relative to the workspace (or file name) and SHA-256. */
+  initImage?: SourceImage;
+  /** The inpainting mask: its SHA-256 and, when small, the PNG itself (base64) so Regenerate can repeat it. */
+  mask?: SourceImage & { png?: string };
+}
+
+export interface SourceImage {
+  path?: string;
+  sha256?: string;
 }
 
 export type MetadataSource = 'easel' | 'a1111' | 'comfyui' | 'invokeai' | 'novelai' | 'fooocus' | 'none';
@@ -38,9 +51,15 @@ export interface MetadataReadResult {
   problems: string[];
 }
 
+type EditField = 'denoisingStrength' | 'maskBlur' | 'initImage' | 'mask';
+
 /** The full record written to our own chunk: everything needed to reproduce the image. */
-export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis' | 'decoder'>> {
+export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis' | 'decoder' | EditField>> {
   batchIndex: number;
+  denoisingStrength?: number;
+  maskBlur?: number;
+  initImage?: SourceImage;
+  mask?: SourceImage & { png?: string };
   emphasis?: EmphasisMode;
   decoder?: DecoderKind;
   modelHash?: string;

@@ -23,7 +23,9 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
     ['Size', parameters.width && parameters.height ? `${parameters.width}x${parameters.height}` : undefined],
     ['Model hash', parameters.modelHash],
     ['Model', parameters.modelName],
+    ['Denoising strength', parameters.denoisingStrength],
     ['RNG', parameters.rng === 'cpu' ? 'CPU' : undefined],
+    ['Mask blur', parameters.maskBlur],
     // A1111 names the emphasis only when it is not the default and a prompt has brackets to apply it to.
     ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULT_EMPHASIS && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
     ['VAE Decoder', parameters.decoder === 'tiny' ? 'TAESD' : undefined],
@@ -159,7 +161,7 @@ export function parseInfotextFields(text: string): ParsedInfotext {
   return { prompt, negativePrompt, fields };
 }
 
-const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'VAE Decoder', 'Version']);
+const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'VAE Decoder', 'Version', 'Denoising strength', 'Mask blur']);
 
 function positiveNumber(value: string | undefined, integer: boolean): number | undefined {
   if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
@@ -196,6 +198,11 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   const rng = fields.get('RNG');
   parameters.rng = rng === 'CPU' ? 'cpu' : 'gpu';
   if (rng !== undefined && !['CPU', 'GPU', 'NV'].includes(rng)) unmapped.push(`RNG: ${rng}`);
+  const strength = positiveNumber(fields.get('Denoising strength'), false);
+  if (strength !== undefined && strength <= 1) parameters.denoisingStrength = strength;
+  else if (fields.has('Denoising strength')) unmapped.push(`Denoising strength: ${fields.get('Denoising strength')}`);
+  parameters.maskBlur = positiveNumber(fields.get('Mask blur'), true);
+  if (parameters.maskBlur === undefined && fields.has('Mask blur')) unmapped.push(`Mask blur: ${fields.get('Mask blur')}`);
   const emphasis = fields.get('Emphasis');
   if (isEmphasisMode(emphasis)) parameters.emphasis = emphasis;
   else if (emphasis !== undefined) unmapped.push(`Emphasis: ${emphasis}`);

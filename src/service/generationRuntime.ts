@@ -3,12 +3,14 @@ import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { loadModel, type LoadedModel } from '../engine/modelSessions.ts';
 import { probeProviders } from '../engine/providers.ts';
-import { generate, validateParams } from '../engine/pipeline.ts';
+import { DEFAULT_STRENGTH, generate, MAX_DIMENSION, validateParams } from '../engine/pipeline.ts';
+import { fitEditImages } from '../engine/imageInput.ts';
+import { createHash } from 'node:crypto';
 import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
 import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
 import { EASEL_VERSION } from '../version.ts';
-import { parseHostMessage, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { parseHostMessage, type EditRequest, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
@@ -135,7 +137,8 @@ export class GenerationRuntime {
       const model = this.failGpuOnce && loadedModel.provider !== 'cpu' ? failingAfterFirstStep(loadedModel) : loadedModel;
       if (model !== loadedModel) this.failGpuOnce = false;
       const safetyMode = request.safetyChecker ?? 'blur';
-      const params = validateParams({ ...request }, model);
+      const edit = request.edit ? await editInput(request.edit, request) : undefined;
+      const params = validateParams({ ...request, ...edit?.size, init: edit?.input }, model);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
       await generate(model, params, {
         signal,
@@ -160,6 +163,7 @@ export class GenerationRuntime {
             cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, decoder: params.decoder, batchIndex: image.index,
             emphasis: params.emphasis === 'Original' ? undefined : params.emphasis,
             modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
+            ...edit?.record,
           };
           const flagged = safetyMode !== 'off' && checker ? await checker.check(image.rgb, image.width, image.height) : false;
           const safety: SafetyDecision = {
@@ -222,6 +226,37 @@ function failingAfterFirstStep(model: LoadedModel): LoadedModel {
     },
   });
   return { ...model, unet };
+}
+
+/** A mask up to this size rides along in the image's record, so Regenerate can repeat the inpainting. */
+const MAX_EMBEDDED_MASK_BYTES = 512 * 1024;
+
+/** Decodes and fits an edit's images, and what the image records about them (A1111 keys and our sources). */
+async function editInput(edit: EditRequest, size: { width?: number; height?: number }) {
+  const imageBytes = new Uint8Array(edit.image);
+  const maskBytes = edit.mask ? new Uint8Array(edit.mask) : undefined;
+  const fitted = await fitEditImages(imageBytes, maskBytes, size, MAX_DIMENSION, {
+    image: edit.imagePath ? `The init image ${edit.imagePath}` : 'The init image', mask: edit.maskPath ? `The mask ${edit.maskPath}` : 'The mask',
+  });
+  const strength = edit.strength ?? DEFAULT_STRENGTH;
+  const maskBlur = fitted.mask ? edit.maskBlur ?? 0 : 0;
+  const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  const record: Pick<EaselRecord, 'denoisingStrength' | 'maskBlur' | 'initImage' | 'mask'> = {
+    denoisingStrength: strength,
+    initImage: { ...(edit.imagePath ? { path: edit.imagePath } : {}), sha256: sha256(imageBytes) },
+  };
+  if (maskBytes) {
+    record.maskBlur = maskBlur;
+    record.mask = {
+      ...(edit.maskPath ? { path: edit.maskPath } : {}), sha256: sha256(maskBytes),
+      ...(maskBytes.length <= MAX_EMBEDDED_MASK_BYTES ? { png: Buffer.from(maskBytes).toString('base64') } : {}),
+    };
+  }
+  return {
+    size: { width: fitted.image.width, height: fitted.image.height },
+    input: { image: fitted.image, mask: fitted.mask, strength, maskBlur },
+    record,
+  };
 }
 
 /** A transferable buffer holding exactly these bytes. */

@@ -7,6 +7,7 @@ import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { LoadingComponent } from '../engine/modelFolder.ts';
+import { MAX_MASK_BLUR } from '../engine/generationParams.ts';
 import { EMPHASIS_MODES, type EmphasisMode } from '../engine/promptSyntax.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
@@ -38,6 +39,22 @@ export interface GenerationRequest {
   provenance?: boolean;
   /** What to do when the model's safety checker flags an image (default blur). */
   safetyChecker?: SafetyCheckerMode;
+  /** img2img / inpainting: start from this image instead of noise. */
+  edit?: EditRequest;
+}
+
+/** Encoded PNG/JPEG/WebP bytes; the worker decodes them (with its size limits) and fits them to the job's size. */
+export interface EditRequest {
+  image: ArrayBuffer;
+  /** Recorded in the metadata: the init image's path relative to the workspace, or its file name. */
+  imagePath?: string;
+  /** 8-bit mask, 255 = repaint; absent for plain img2img. */
+  mask?: ArrayBuffer;
+  maskPath?: string;
+  /** Denoising strength 0 … 1 (default DEFAULT_STRENGTH). */
+  strength?: number;
+  /** Mask blur in pixels (default 0). */
+  maskBlur?: number;
 }
 
 export interface SafetyDecision {
@@ -110,6 +127,10 @@ const REQUEST_SHAPE: Shape = {
   previewEvery: optional(integer(0, 500)),
   provenance: optional((value) => typeof value === 'boolean'),
   safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),
+  edit: optional(shaped({
+    image: bytes, imagePath: optional(text(4096)), mask: optional(bytes), maskPath: optional(text(4096)),
+    strength: optional(finite(0, 1)), maskBlur: optional(integer(0, MAX_MASK_BLUR)),
+  })),
 };
 
 const SAFETY_SHAPE: Shape = { checker: oneOf([...SAFETY_CHECKER_MODES, 'unavailable']), flagged: (value) => typeof value === 'boolean', action: oneOf(['none', 'blurred', 'withheld']) };

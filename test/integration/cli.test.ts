@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { imageDifference, readRgb } from '../helpers/referenceImage.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
 const REFERENCE = resolve(import.meta.dirname, '..', 'reference');
@@ -16,7 +20,11 @@ before(async () => {
 });
 
 function easel(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return easelIn(process.cwd(), ...args);
+}
+
+function easelIn(cwd: string, ...args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, cwd });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -105,4 +113,69 @@ test('--help documents every option', () => {
   for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--decoder', '--out']) {
     assert.ok(help.stdout.includes(option), option);
   }
+});
+
+/** A smooth gradient the demo VAE round-trips closely, and a mask whose left half (white) is repainted. */
+async function editInputs(folder: string, width = 64, height = 64): Promise<{ init: string; mask: string }> {
+  const rgb = Buffer.alloc(width * height * 3);
+  const gray = Buffer.alloc(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      rgb.set([60 + x, 90 + y, 140], (y * width + x) * 3);
+      gray[y * width + x] = x < width / 2 ? 255 : 0;
+    }
+  }
+  await sharp(rgb, { raw: { width, height, channels: 3 } }).png().toFile(join(folder, 'init.png'));
+  await sharp(gray, { raw: { width, height, channels: 1 } }).png().toFile(join(folder, 'mask.png'));
+  return { init: join(folder, 'init.png'), mask: join(folder, 'mask.png') };
+}
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+test('--init-image with --mask inpaints: the kept half is the original, and the PNG records strength, blur and both sources', async () => {
+  const folder = temporaryFolder();
+  const { init, mask } = await editInputs(folder);
+  const run = easelIn(folder, 'generate', '--model', demo, '--prompt', 'a yellow sun over the ocean', '--steps', '8', '--cfg', '1', '--seed', '3',
+    '--init-image', 'init.png', '--mask', 'mask.png', '--strength', '0.8', '--out', 'edited.png');
+  assert.equal(run.code, 0, run.stderr);
+  const out = join(folder, 'edited.png');
+  const metadata = readImageMetadata(readFileSync(out));
+  assert.equal(metadata.parameters.width, 64, 'the size comes from the init image');
+  assert.equal(metadata.parameters.denoisingStrength, 0.8);
+  assert.equal(metadata.parameters.maskBlur, 0);
+  assert.deepEqual(metadata.parameters.initImage, { path: 'init.png', sha256: sha256(init) });
+  assert.deepEqual(metadata.parameters.mask, { path: 'mask.png', sha256: sha256(mask), png: readFileSync(mask).toString('base64') });
+  const infotext = JSON.parse(easel('inspect', out, '--json').stdout).chunks.find((chunk: { keyword: string }) => chunk.keyword === 'parameters').text as string;
+  assert.match(infotext, /Model: demo, Denoising strength: 0\.8, RNG: CPU, Mask blur: 0, Version/, "A1111's order");
+  const [result, original] = [await readRgb(out), await readRgb(init)];
+  const right = (rgb: Uint8Array) => rgb.filter((_, k) => Math.floor(k / 3) % 64 >= 44);
+  const left = (rgb: Uint8Array) => rgb.filter((_, k) => Math.floor(k / 3) % 64 < 20);
+  assert.ok(imageDifference(right(result.rgb), right(original.rgb)).max <= 8, 'the unmasked region survives the VAE round trip');
+  assert.ok(imageDifference(left(result.rgb), left(original.rgb)).mean > 20 / 255, 'the masked region is repainted');
+});
+
+test('an init image whose size is not a multiple of 8 is resized to the nearest smaller one', async () => {
+  const folder = temporaryFolder();
+  await sharp({ create: { width: 70, height: 50, channels: 3, background: '#406080' } }).jpeg().toFile(join(folder, 'photo.jpg'));
+  const run = easelIn(folder, 'generate', '--model', demo, '--prompt', 'red square', '--steps', '4', '--init-image', 'photo.jpg', '--strength', '0.5', '--out', 'small.png');
+  assert.equal(run.code, 0, run.stderr);
+  const metadata = readImageMetadata(readFileSync(join(folder, 'small.png')));
+  assert.deepEqual([metadata.parameters.width, metadata.parameters.height], [64, 48]);
+});
+
+test('edit options are checked: a mask needs an init image, strength is 0 … 1, a damaged image is named', async () => {
+  const folder = temporaryFolder();
+  const { init, mask } = await editInputs(folder);
+  const base = ['generate', '--model', demo, '--prompt', 'red square', '--steps', '4', '--out', join(folder, 'x.png')];
+  const noInit = easel(...base, '--mask', mask);
+  assert.notEqual(noInit.code, 0);
+  assert.match(noInit.stderr, /--mask needs --init-image/);
+  assert.match(easel(...base, '--init-image', init, '--strength', '1.5').stderr, /--strength must be a number from 0 to 1, got 1\.5/);
+  assert.match(easel(...base, '--init-image', join(folder, 'missing.png')).stderr, /--init-image .*missing\.png: no such file/);
+  const jpeg = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#208040' } }).jpeg().toBuffer();
+  writeFileSync(join(folder, 'cut.jpg'), jpeg.subarray(0, jpeg.length - 10));
+  const damaged = easel(...base, '--init-image', join(folder, 'cut.jpg'));
+  assert.notEqual(damaged.code, 0);
+  assert.match(damaged.stderr, /The init image cut\.jpg could not be decoded .*truncated or damaged/);
+  assert.equal(existsSync(join(folder, 'x.png')), false);
 });

@@ -1,8 +1,8 @@
 import { isEmphasisMode } from '../../engine/promptSyntax.ts';
 import { isSamplerName, isScheduleType } from '../../engine/samplers/index.ts';
-import type { ImageParameters } from '../imageParameters.ts';
+import type { ImageParameters, SourceImage } from '../imageParameters.ts';
 import { EASEL_SCHEMA } from '../keywords.ts';
-import { numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';
+import { isObject, numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';
 
 /** Our own `easel` chunk; anything of the wrong shape is reported, never trusted. */
 export function readEaselChunk(text: string): { parameters: ImageParameters; problems: string[] } | undefined {
@@ -33,6 +33,10 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
     provider: stringField(record, 'provider'),
     appVersion: stringField(record, 'appVersion'),
     durationMs: numberField(record, 'durationMs', { min: 0 }),
+    denoisingStrength: numberField(record, 'denoisingStrength', { min: 0 }),
+    maskBlur: numberField(record, 'maskBlur', { integer: true, min: 0 }),
+    initImage: sourceImage(record.initImage),
+    mask: sourceImage(record.mask, true),
   };
   for (const key of Object.keys(parameters) as Array<keyof ImageParameters>) {
     if (parameters[key] === undefined) {
@@ -41,4 +45,21 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
     }
   }
   return { parameters, problems };
+}
+
+const SHA256 = /^[0-9a-f]{64}$/;
+/** The mask PNG travels in the record only while it is small (see the runtime's MAX_EMBEDDED_MASK_BYTES). */
+const MAX_MASK_BASE64 = 700_000;
+
+/** An init image or mask reference: a path, a SHA-256 and (masks) a small base64 PNG; other shapes are dropped. */
+function sourceImage(value: unknown, withPng = false): (SourceImage & { png?: string }) | undefined {
+  if (!isObject(value)) return undefined;
+  const path = stringField(value, 'path');
+  const sha256 = stringField(value, 'sha256');
+  const png = withPng ? stringField(value, 'png') : undefined;
+  const out: SourceImage & { png?: string } = {};
+  if (path !== undefined && path.length <= 4096) out.path = path;
+  if (sha256 !== undefined && SHA256.test(sha256)) out.sha256 = sha256;
+  if (png !== undefined && png.length <= MAX_MASK_BASE64 && /^[A-Za-z0-9+/]+={0,2}$/.test(png)) out.png = png;
+  return Object.keys(out).length > 0 ? out : undefined;
 }

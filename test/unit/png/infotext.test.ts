@@ -136,3 +136,14 @@ test('a long last line without a colon, or with many, parses in linear time', ()
     assert.ok(ms < 100, `${line.slice(0, 12)}… (${line.length} chars) took ${ms.toFixed(0)} ms`);
   }
 });
+
+test('A1111 img2img and inpainting keys: "Denoising strength" after Model, "Mask blur" after RNG; read back, bad values kept as unmapped', () => {
+  const text = formatInfotext({ prompt: 'a cat', steps: 20, sampler: 'Euler a', cfgScale: 7, seed: '1', width: 512, height: 512, modelName: 'sd', rng: 'cpu', denoisingStrength: 0.6, maskBlur: 4 });
+  assert.equal(text, 'a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model: sd, Denoising strength: 0.6, RNG: CPU, Mask blur: 4');
+  const a1111 = 'a cat\nSteps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 5, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.75, Mask blur: 4, Inpaint area: Only masked, Version: v1.10.1';
+  const { parameters, unmapped } = parseInfotext(a1111);
+  assert.equal(parameters.denoisingStrength, 0.75);
+  assert.equal(parameters.maskBlur, 4);
+  assert.deepEqual(unmapped, ['Inpaint area: Only masked']);
+  assert.deepEqual(parseInfotext('p\nSteps: 2, Seed: 1, Denoising strength: 7, Mask blur: soft').unmapped, ['Denoising strength: 7', 'Mask blur: soft']);
+});
