@@ -46,6 +46,13 @@ function installDependencies(spec: TargetSpec, staging: string): void {
   execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline', ...platform], {
     cwd: staging, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_update_notifier: 'false' },
   });
+  // The npm package carries every platform's ONNX Runtime (≈ 290 MB); keep only this target's on disk.
+  const bin = join(staging, 'node_modules', 'onnxruntime-node', 'bin');
+  for (const napi of existsSync(bin) ? readdirSync(bin) : []) {
+    for (const os of readdirSync(join(bin, napi))) {
+      for (const cpu of readdirSync(join(bin, napi, os))) if (os !== spec.os || cpu !== spec.cpu) rmSync(join(bin, napi, os, cpu), { recursive: true, force: true });
+    }
+  }
   writeFileSync(marker, stamp);
 }
 

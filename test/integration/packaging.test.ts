@@ -28,3 +28,10 @@ test('the build fails, naming the file, when an entry point is missing, and writ
   assert.equal(built.status, 0, built.stderr);
   for (const file of ['cli.js', 'worker.js', 'extension.js', 'webview.js', 'codicons/codicon.css']) assert.ok(existsSync(join(folder, 'out', 'release', file)), file);
 });
+
+test('npm run package refuses a target ONNX Runtime has no binary for, before building anything', () => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/package.ts', 'darwin-x64'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(run.status, 1);
+  assert.match(run.stderr, /^package: error: Easel cannot be packaged for darwin-x64: onnxruntime-node 1\.30 ships no macOS x64 \(Intel\) binary\. Supported targets: win32-x64, win32-arm64, darwin-arm64, linux-x64, linux-arm64\.$/m);
+  assert.equal(existsSync(join(ROOT, 'easel-darwin-x64.vsix')), false);
+});
