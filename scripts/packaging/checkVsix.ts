@@ -23,6 +23,8 @@ export interface VsixContents {
   vsixManifest: string;
   /** The archive's size on disk. */
   archiveBytes: number;
+  /** The shipped README's text (the Marketplace page). */
+  readme?: string;
 }
 
 export interface VsixReport {
@@ -63,6 +65,10 @@ export function checkVsixContents(target: string, contents: VsixContents, expect
   const lowerCasePaths = new Set([...paths].map((path) => path.toLowerCase()));
   for (const file of [main, 'dist/worker.js', 'dist/cli.js', 'dist/webview.js', 'dist/codicons/codicon.css', 'README.md', 'CHANGELOG.md']) {
     if (file && !paths.has(file) && !(/\.md$/.test(file) && lowerCasePaths.has(file.toLowerCase()))) problems.push(`${file} is missing`);
+  }
+  // The Marketplace shows the README from the VSIX: an image or link vsce left relative is broken there.
+  for (const [, target] of (contents.readme ?? '').matchAll(/\]\(([^)\s]+)[^)]*\)/g)) {
+    if (!/^(https:|#|mailto:)/.test(target)) problems.push(`the README links to ${target}, which does not resolve on the Marketplace (use https:)`);
   }
   if (typeof manifest.icon !== 'string' || !paths.has(manifest.icon)) problems.push(`the icon ${JSON.stringify(manifest.icon)} is missing`);
   if (JSON.stringify(manifest.engines) !== JSON.stringify(expectedEngines)) problems.push(`package.json "engines" is ${JSON.stringify(manifest.engines)}, expected ${JSON.stringify(expectedEngines)}`);
@@ -127,6 +133,7 @@ export function readVsix(file: string): VsixContents & { target: string | undefi
     manifest: packageJson ? JSON.parse(packageJson.read().toString('utf8')) as Record<string, unknown> : {},
     vsixManifest,
     archiveBytes: archive.length,
+    readme: (byName.get('extension/readme.md') ?? byName.get('extension/README.md'))?.read().toString('utf8'),
     target: vsixManifest.match(/TargetPlatform="([^"]+)"/)?.[1],
   };
 }

@@ -30,6 +30,7 @@ function goodVsix(spec: TargetSpec): VsixContents {
     },
     vsixManifest: `<Identity Language="en-US" Id="easel" Version="0.1.0" Publisher="easel" TargetPlatform="${spec.target}"/>`,
     archiveBytes: 20 * 1024 * 1024,
+    readme: '# Easel\n![panel](https://github.com/easel-sd/easel/raw/HEAD/docs/images/panel.png)\nSee [Install](#install-the-extension).\n',
   };
 }
 
@@ -81,6 +82,8 @@ test('the manifest, the bundle it points at, the target and the budget are check
   assert.match(problems('linux-x64', (contents) => void (contents.manifest.scripts = { test: 'x' })).join('\n'), /still has "scripts"/);
   assert.match(problems('linux-x64', (contents) => void ((contents.manifest.capabilities as { virtualWorkspaces: { supported: boolean } }).virtualWorkspaces.supported = true)).join('\n'), /virtualWorkspaces/);
   assert.match(problems('linux-x64', (contents) => void (contents.vsixManifest = contents.vsixManifest.replace('linux-x64', 'linux-arm64'))).join('\n'), /does not name the target platform linux-x64/);
+  assert.match(problems('linux-x64', (contents) => void (contents.readme += '![shot](docs/images/panel.png)\n')).join('\n'), /README links to docs\/images\/panel\.png, which does not resolve on the Marketplace/);
+  assert.match(problems('linux-x64', (contents) => void (contents.readme += '[x](http://example.com/a.png)\n')).join('\n'), /README links to http:\/\/example\.com/);
   assert.match(problems('linux-x64', (contents) => void (contents.archiveBytes = 33 * 1024 * 1024)).join('\n'), /the VSIX is 33\.0 MB, over the 32\.0 MB budget for linux-x64/);
   assert.match(problems('linux-x64', adding(...Array.from({ length: 100 }, (_, index) => `dist/chunk${index}.js`))).join('\n'), /asks to bundle the extension/);
 });
