@@ -5,6 +5,7 @@ import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } 
 import { parseArgs } from 'node:util';
 import { EaselError } from '../engine/errors.ts';
 import type { DecoderKind } from '../engine/decoderKinds.ts';
+import { MEMORY_MODES, type MemoryMode } from '../engine/memoryModes.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { resolveModelPath } from '../models/checkpointImport.ts';
 import { findTinyDecoder } from '../models/library.ts';
@@ -46,6 +47,7 @@ Options:
   --emphasis MODE        Original | "No norm" | Ignore | None (default Original): how (word:1.2) weights apply, as A1111;
                          None reads brackets literally
   --provider NAME        auto | cpu | webgpu | dml | coreml | cuda (default cpu)
+  --memory balanced|low  low: less memory (no pre-packed weight copies), somewhat slower (default balanced)
   --decoder full|tiny|DIR the final image's decoder: full = the model's VAE (default); tiny = the tiny decoder
                          (TAESD) found beside the model folder; DIR = that TAESD folder
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)
@@ -94,6 +96,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       'mask-blur': { type: 'string' },
       provider: { type: 'string' },
       decoder: { type: 'string' },
+      memory: { type: 'string' },
       out: { type: 'string' },
       'no-provenance': { type: 'boolean' },
       'prompt-filter': { type: 'string' },
@@ -153,13 +156,17 @@ export async function runGenerate(argv: string[]): Promise<number> {
   });
   await inspectModelFolder(modelDir);
   const decoder = await decoderChoice(values.decoder, modelDir);
-  const service = new GenerationService({ workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json') });
+  const memory = (values.memory ?? 'balanced') as MemoryMode;
+  if (!MEMORY_MODES.includes(memory)) throw new EaselError('INVALID_REQUEST', `--memory must be balanced or low, got "${memory}".`);
+  const service = new GenerationService({
+    workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json'), graphCacheDir: join(homedir(), '.cache', 'easel', 'optimized-graphs'),
+  });
   const bar = new ProgressBar();
   const batchCount = request.batchCount ?? 1;
   const job = service.generate({
     modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
     seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
-    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder, edit,
+    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder, edit, memory,
   });
   process.once('SIGINT', () => job.cancel());
   process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);

@@ -4,6 +4,7 @@ import { float32ToFloat16 } from './float16.ts';
 import type { ComponentName, LoadingComponent, ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
 import { createDeviceUploads, type DeviceUploads } from './deviceUploads.ts';
+import type { SessionTuning } from './sessionTuning.ts';
 import { loadTinyDecoder, type TinyDecoder } from './tinyDecoder.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
@@ -175,8 +176,9 @@ export async function loadModel(
   folder: ModelFolder,
   choice: ExecutionProviderChoice,
   onComponent?: (component: LoadingComponent) => void,
-  options: { tinyDecoderDir?: string } = {},
+  options: { tinyDecoderDir?: string; tuning?: SessionTuning } = {},
 ): Promise<LoadedModel> {
+  const tuning = options.tuning ?? {};
   const tokenizer = await ClipTokenizer.load(folder.tokenizerDir);
   const opened: Array<{ release(): Promise<void> }> = [];
   const release = async () => {
@@ -184,22 +186,25 @@ export async function loadModel(
   };
   try {
     onComponent?.('unet');
-    const first = await createSessionWithProvider(folder.components.unet!, choice, {}, folder.imported?.weightsDirs.unet);
+    const first = await createSessionWithProvider(folder.components.unet!, choice, tuning, folder.imported?.weightsDirs.unet);
     opened.push(first.session);
     const provider = first.provider;
     const open = async (component: ComponentName) => {
       onComponent?.(component);
-      const { session } = await createSessionWithProvider(folder.components[component]!, provider, {}, folder.imported?.weightsDirs[component]);
+      const { session } = await createSessionWithProvider(folder.components[component]!, provider, tuning, folder.imported?.weightsDirs[component]);
       opened.push(session);
       return session;
     };
-    const textEncoder = await open('text_encoder');
-    const vaeDecoder = await open('vae_decoder');
+    // Independent sessions are created side by side: each creation is mostly one thread's work.
+    const created = await Promise.allSettled([open('text_encoder'), open('vae_decoder')]);
+    const failed = created.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [textEncoder, vaeDecoder] = created.map((result) => (result as PromiseFulfilledResult<ort.InferenceSession>).value);
     const signature = readSignature(folder, textEncoder, first.session, vaeDecoder);
     let tinyDecoder: TinyDecoder | undefined;
     if (options.tinyDecoderDir) {
       onComponent?.('tiny_decoder');
-      tinyDecoder = await loadTinyDecoder(options.tinyDecoderDir, provider);
+      tinyDecoder = await loadTinyDecoder(options.tinyDecoderDir, provider, tuning);
       opened.push(tinyDecoder);
     }
     const deviceUploads = createDeviceUploads(provider);

@@ -3,6 +3,7 @@ import * as ort from 'onnxruntime-node';
 import { EaselError } from './errors.ts';
 
 import type { ExecutionProvider, ExecutionProviderChoice, ProviderProbe } from './providerNames.ts';
+import { optimizedGraph, tuningConfig, type SessionTuning } from './sessionTuning.ts';
 
 export * from './providerNames.ts';
 
@@ -24,30 +25,27 @@ export interface ProviderAttempt {
 /**
  * Creates a session with the chosen provider. `auto` tries each candidate in turn and falls back to
  * `cpu`, returning why the others were passed over; an explicit provider that fails is an error.
+ * With `tuning.cacheDir`, the optimized graph is cached per model, provider and ONNX Runtime version.
  */
 export async function createSessionWithProvider(
   modelPath: string,
   choice: ExecutionProviderChoice,
-  options: ort.InferenceSession.SessionOptions = {},
+  tuning: SessionTuning = {},
   externalWeightsDir?: string,
-): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[] }> {
+): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[]; cached?: boolean }> {
   const candidates = choice === 'auto' ? candidateProviders() : [choice];
   const attempts: ProviderAttempt[] = [];
   // An imported checkpoint's graph points into the .safetensors file where it lies. ONNX Runtime
   // resolves external data only inside the model's own folder, unless the model comes from memory
   // with the weights folder named; the graph itself is small (a few MB), the weights are not copied.
-  const source = externalWeightsDir === undefined ? modelPath : new Uint8Array(await readFile(modelPath));
-  const extra = externalWeightsDir === undefined ? {} : { extra: { session: { model_external_initializers_file_folder_path: externalWeightsDir } } };
+  const source: ModelSource = externalWeightsDir === undefined
+    ? { path: modelPath, config: {} }
+    : { path: modelPath, bytes: new Uint8Array(await readFile(modelPath)), weightsDir: externalWeightsDir, config: { model_external_initializers_file_folder_path: externalWeightsDir } };
   for (const provider of candidates) {
     try {
-      const session = await ort.InferenceSession.create(source as string, {
-        graphOptimizationLevel: 'all',
-        ...options,
-        ...extra,
-        executionProviders: [provider],
-      });
+      const { session, cached } = await createTunedSession(source, provider, tuning);
       attempts.push({ provider });
-      return { session, provider, attempts };
+      return { session, provider, attempts, cached };
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       attempts.push({ provider, error: message });
@@ -60,6 +58,47 @@ export async function createSessionWithProvider(
     }
   }
   throw new EaselError('PROVIDER_UNAVAILABLE', `No execution provider could load ${modelPath}.`);
+}
+
+/** A model file, or its bytes when its external weights live in another folder (an imported checkpoint's). */
+interface ModelSource {
+  path: string;
+  bytes?: Uint8Array;
+  weightsDir?: string;
+  /** Session config entries the source needs. */
+  config: Record<string, string>;
+}
+
+async function createTunedSession(source: ModelSource, provider: ExecutionProvider, tuning: SessionTuning): Promise<{ session: ort.InferenceSession; cached: boolean }> {
+  const config = tuningConfig(tuning);
+  const create = (path: string | Uint8Array, options: ort.InferenceSession.SessionOptions, sourceConfig: Record<string, string>) => ort.InferenceSession.create(path as string, {
+    graphOptimizationLevel: 'all',
+    ...options,
+    extra: { session: { ...config, ...sourceConfig, ...(options.extra as { session?: Record<string, string> } | undefined)?.session } },
+    executionProviders: [provider],
+  });
+  const original = (options: ort.InferenceSession.SessionOptions) => create(source.bytes ?? source.path, options, source.config);
+  if (!tuning.cacheDir) return { session: await original({}), cached: false };
+  const graph = await optimizedGraph(source.path, provider, tuning.cacheDir, source.weightsDir).catch(() => undefined);
+  if (!graph) return { session: await original({}), cached: false };
+  if (graph.path !== source.path) {
+    try {
+      // The cached graph carries its own weights file beside it.
+      return { session: await create(graph.path, graph.options, {}), cached: true };
+    } catch {
+      // A damaged cache entry is dropped and built again from the model (a miss never comes back here).
+      await graph.discard();
+      return createTunedSession(source, provider, tuning);
+    }
+  }
+  try {
+    const session = await original(graph.options);
+    await graph.commit();
+    return { session, cached: false };
+  } catch (error) {
+    await graph.discard();
+    throw error;
+  }
 }
 
 function firstLine(message: string): string {

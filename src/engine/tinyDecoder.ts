@@ -3,6 +3,7 @@ import { EaselError } from './errors.ts';
 import { inspectTinyDecoderFolder, type TinyDecoderFolder } from './modelFolder.ts';
 import type { FloatType } from './modelSessions.ts';
 import { createSessionWithProvider, type ExecutionProvider } from './providers.ts';
+import type { SessionTuning } from './sessionTuning.ts';
 
 export interface TinyDecoder extends TinyDecoderFolder {
   session: ort.InferenceSession;
@@ -13,9 +14,9 @@ export interface TinyDecoder extends TinyDecoderFolder {
 }
 
 /** Opens the tiny decoder's session on the provider the model runs on and checks its signature. */
-export async function loadTinyDecoder(root: string, provider: ExecutionProvider): Promise<TinyDecoder> {
+export async function loadTinyDecoder(root: string, provider: ExecutionProvider, tuning: SessionTuning = {}): Promise<TinyDecoder> {
   const folder = await inspectTinyDecoderFolder(root);
-  const { session } = await createSessionWithProvider(folder.decoderPath, provider);
+  const { session } = await createSessionWithProvider(folder.decoderPath, provider, tuning);
   const input = session.inputMetadata[0];
   const output = session.outputMetadata[0];
   const rank4 = (m: typeof input | undefined) => m?.isTensor && (m.type === 'float32' || m.type === 'float16') && (m.shape.length === 0 || m.shape.length === 4);

@@ -8,11 +8,12 @@ export interface CuratedModel {
   revision: string;
   title: string;
   purpose: string;
-  family: 'SD 1.x' | 'SD 2.x' | 'SD-Turbo';
+  family: 'SD 1.x' | 'SD 2.x' | 'SD-Turbo' | 'LCM';
   weights: 'fp32' | 'fp16';
   approximateSize: string;
   license: string;
-  settings: { steps: number; cfgScale: number; sampler: 'Euler a' | 'Euler' | 'DPM++ 2M'; size: number };
+  /** What the model's card recommends; the panel proposes it for this model. */
+  settings: { steps: number; cfgScale: number; sampler: 'Euler a' | 'Euler' | 'DPM++ 2M' | 'LCM'; size: number };
 }
 
 /** A tiny decoder (TAESD) offered beside the models: a few MB, used for live previews and, on request, the final image. */
@@ -47,6 +48,17 @@ export const CURATED_MODELS: readonly CuratedModel[] = [
     approximateSize: '≈ 5.4 GB (UNet 3.44 GB, safety checker 1.22 GB, text encoder 492 MB, VAE decoder 198 MB)',
     license: 'CreativeML OpenRAIL-M (gated: accept it on the model page first)',
     settings: { steps: 25, cfgScale: 7, sampler: 'DPM++ 2M', size: 512 },
+  },
+  {
+    repo: 'SimianLuo/LCM_Dreamshaper_v7',
+    revision: 'main',
+    title: 'LCM Dreamshaper v7 (ONNX, fp32): images in 4 steps on a CPU',
+    purpose: 'Few-step model for CPUs: a latent consistency model with a guidance embedding (timestep_cond), 2–8 steps, LCM sampler, CFG 8 costs no second batch.',
+    family: 'LCM',
+    weights: 'fp32',
+    approximateSize: '≈ 4.1 GB (UNet 3.44 GB, text encoder 493 MB, VAE decoder 198 MB; the 137 MB VAE encoder is skipped)',
+    license: 'MIT',
+    settings: { steps: 4, cfgScale: 8, sampler: 'LCM', size: 512 },
   },
   {
     repo: 'tlwu/sd-turbo-onnxruntime',

@@ -18,6 +18,8 @@ export interface RuntimeOptions {
   /** Honour the `crash` message (tests only). */
   testHooks?: boolean;
   hashCacheFile?: string;
+  /** Where optimized graphs are cached (per model, provider and ONNX Runtime version); none when absent. */
+  graphCacheDir?: string;
   /** Minimum time between previews (≈ 4 per second by default). */
   previewMinIntervalMs?: number;
   exit?: (code: number) => void;
@@ -101,12 +103,14 @@ export class GenerationRuntime {
   }
 
   private async modelFor(jobId: string, request: GenerationRequest): Promise<{ model: LoadedModel; checker?: SafetyChecker }> {
-    const key = `${request.provider}\u0000${request.modelDir}\u0000${request.tinyDecoderDir ?? ''}`;
+    const key = [request.provider, request.modelDir, request.tinyDecoderDir ?? '', request.memory ?? 'balanced'].join('\u0000');
     if (this.loaded?.key === key) return this.loaded;
     await this.release();
     const started = performance.now();
     const folder = await inspectModelFolder(request.modelDir);
-    const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }), { tinyDecoderDir: request.tinyDecoderDir });
+    const model = await loadModel(folder, request.provider, (component) => this.post({ type: 'loading', jobId, component }), {
+      tinyDecoderDir: request.tinyDecoderDir, tuning: { memory: request.memory, cacheDir: this.options.graphCacheDir },
+    });
     let checker: SafetyChecker | undefined;
     if (folder.components.safety_checker) {
       this.post({ type: 'loading', jobId, component: 'safety_checker' });

@@ -85,6 +85,8 @@ export interface ServiceOptions {
   idleReleaseMs?: number;
   testHooks?: boolean;
   hashCacheFile?: string;
+  /** Where the worker caches optimized graphs (faster cold starts); none when absent. */
+  graphCacheDir?: string;
   /** How long a running job may take to stop after cancel before its worker is terminated. */
   cancelGraceMs?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -189,7 +191,7 @@ export class GenerationService {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.options.workerPath, {
-      workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile },
+      workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile, graphCacheDir: this.options.graphCacheDir },
     });
     this.worker = worker;
     worker.on('message', (raw: unknown) => this.receive(worker, raw));

@@ -4,6 +4,7 @@
  */
 import type { EaselErrorCode } from '../engine/errors.ts';
 import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
+import { MEMORY_MODES, type MemoryMode } from '../engine/memoryModes.ts';
 import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { LoadingComponent } from '../engine/modelFolder.ts';
@@ -29,6 +30,8 @@ export interface GenerationRequest {
   rng?: 'cpu' | 'gpu';
   batchCount?: number;
   emphasis?: EmphasisMode;
+  /** `low` trades some speed for less memory (no pre-packed weight copies). */
+  memory?: MemoryMode;
   /** The final image's decoder (default full); `tiny` needs `tinyDecoderDir`. */
   decoder?: DecoderKind;
   /** A TAESD folder: loaded beside the model, it also makes the live previews. */
@@ -122,6 +125,7 @@ const REQUEST_SHAPE: Shape = {
   rng: optional(oneOf(['cpu', 'gpu'])),
   batchCount: optional(integer(1, 64)),
   emphasis: optional(oneOf(EMPHASIS_MODES)),
+  memory: optional(oneOf(MEMORY_MODES)),
   decoder: optional(oneOf(DECODER_KINDS)),
   tinyDecoderDir: optional(text(4096)),
   previewEvery: optional(integer(0, 500)),

@@ -5,10 +5,11 @@ import type { WorkerMessage } from './protocol.ts';
 
 if (!parentPort) throw new Error('dist/worker.js must be started as a worker thread.');
 const port = parentPort;
-const data = (workerData ?? {}) as { testHooks?: boolean; hashCacheFile?: string };
+const data = (workerData ?? {}) as { testHooks?: boolean; hashCacheFile?: string; graphCacheDir?: string };
 const runtime = new GenerationRuntime(
   (message: WorkerMessage, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer ?? []),
-  { testHooks: data.testHooks === true, hashCacheFile: typeof data.hashCacheFile === 'string' ? data.hashCacheFile : undefined },
+  { testHooks: data.testHooks === true, hashCacheFile: typeof data.hashCacheFile === 'string' ? data.hashCacheFile : undefined,
+    graphCacheDir: typeof data.graphCacheDir === 'string' ? data.graphCacheDir : undefined },
 );
 port.on('message', (message: unknown) => runtime.handle(message));
 port.postMessage({ type: 'ready' } satisfies WorkerMessage);

@@ -8,6 +8,7 @@ import { LINK_STYLES, type LinkStyle } from '../text/imageReference.ts';
 import { PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
 import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
 import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
+import { MEMORY_MODES, type MemoryMode } from '../engine/memoryModes.ts';
 
 export interface EaselConfiguration {
   model: string;
@@ -19,6 +20,7 @@ export interface EaselConfiguration {
   previewEvery: number;
   insertLink: LinkStyle;
   idleReleaseMs: number;
+  memory: MemoryMode;
   provenance: boolean;
   safety: { promptFilter: PromptFilterMode; blockedTerms: string[]; allowedTerms: string[]; checker: SafetyCheckerMode };
 }
@@ -51,6 +53,7 @@ export function readConfiguration(): EaselConfiguration {
     fileNameTemplate: get('output.fileNameTemplate', DEFAULT_FILE_NAME_TEMPLATE, (value) => typeof value === 'string' && value.trim() !== ''),
     previewEvery: get('previewInterval', 2, positiveInteger(0, 500)),
     insertLink: get('insertLink', 'auto', (value) => LINK_STYLES.includes(value as LinkStyle)),
+    memory: get('memory', 'balanced', (value) => MEMORY_MODES.includes(value as MemoryMode)),
     idleReleaseMs: get('idleReleaseSeconds', 300, positiveInteger(0, 86400)) * 1000,
     provenance: get('provenance.embed', true, (value) => typeof value === 'boolean'),
     safety: {

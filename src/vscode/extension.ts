@@ -31,6 +31,7 @@ export function activate(context: vscode.ExtensionContext): void {
     workerPath: context.asAbsolutePath(join('dist', 'worker.js')),
     idleReleaseMs: readConfiguration().idleReleaseMs,
     hashCacheFile: hashCache,
+    graphCacheDir: join(context.globalStorageUri.fsPath, 'optimized-graphs'),
     log: (level, message) => log[level](message),
   });
   const controller = new GenerationController(context, service, log);

@@ -166,6 +166,7 @@ export class GenerationController implements vscode.Disposable {
       rng: settings.rng,
       decoder: settings.decoder,
       tinyDecoderDir,
+      memory: config.memory,
       batchCount: settings.batchCount,
       previewEvery: config.previewEvery,
       provenance: config.provenance,

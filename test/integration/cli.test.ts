@@ -110,7 +110,7 @@ test('--decoder DIR: the tiny decoder makes the image and the PNG says so ("VAE 
 test('--help documents every option', () => {
   const help = easel('generate', '--help');
   assert.equal(help.code, 0);
-  for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--decoder', '--out']) {
+  for (const option of ['--model', '--prompt', '--negative-prompt', '--steps', '--cfg', '--seed', '--sampler', '--schedule', '--width', '--height', '--rng', '--batch', '--provider', '--memory', '--decoder', '--out']) {
     assert.ok(help.stdout.includes(option), option);
   }
 });
