@@ -1,6 +1,6 @@
 /**
  * `npm run bench` prints each benchmark's figures; `npm run bench -- --json` prints one JSON object.
- * `--only NAME` runs one section (engine, png, service, download, safety, checkpoint).
+ * `--only NAME` runs one section (engine, png, service, download, safety, checkpoint, speed).
  */
 import { engineBench, type Figures } from './engineBench.ts';
 import { pngBench } from './pngBench.ts';
@@ -8,6 +8,7 @@ import { serviceBench } from './serviceBench.ts';
 import { downloadBench } from './downloadBench.ts';
 import { safetyBench } from './safetyBench.ts';
 import { checkpointBench } from './checkpointBench.ts';
+import { speedBench } from './speedBench.ts';
 
 const sections: Record<string, () => Promise<Figures>> = {
   engine: engineBench,
@@ -16,6 +17,7 @@ const sections: Record<string, () => Promise<Figures>> = {
   download: downloadBench,
   safety: safetyBench,
   checkpoint: checkpointBench,
+  speed: speedBench,
 };
 
 async function main(): Promise<void> {
