@@ -231,7 +231,7 @@ async function openEncoder(folder: ModelFolder, provider: ExecutionProvider, kee
   if (!path) {
     throw new EaselError('MODEL_INVALID', `${folder.root} has no vae_encoder/model.onnx, so it cannot start from an image. Export the model with its VAE encoder (Optimum does by default).`);
   }
-  const { session } = await createSessionWithProvider(path, provider);
+  const { session } = await createSessionWithProvider(path, provider, {}, folder.imported?.weightsDirs.vae_encoder);
   try {
     const signature = readEncoderSignature(path, session);
     keep(session);

@@ -116,10 +116,13 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
       if (/\.(json|txt)$/.test(file)) await copyFile(join(tokenizerDir, file), join(staging, 'tokenizer', file));
     }
     if (config.family === 'SD 2.x' && !source.tokenizerDir) {
-      // SD 2.x pads with "!" (OpenCLIP), SD 1.x with <|endoftext|>; the vocabulary is the same.
-      const mapPath = join(staging, 'tokenizer', 'special_tokens_map.json');
-      const map = await readFile(mapPath, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => ({}));
-      await writeFile(mapPath, JSON.stringify({ ...map, pad_token: '!' }, null, 2));
+      // SD 2.x pads with "!" (OpenCLIP), SD 1.x with <|endoftext|>; the vocabulary is the same. The
+      // tokenizer reads tokenizer_config.json before special_tokens_map.json, so both say it.
+      for (const file of ['tokenizer_config.json', 'special_tokens_map.json']) {
+        const path = join(staging, 'tokenizer', file);
+        const settings = await readFile(path, 'utf8').then((t) => JSON.parse(t) as Record<string, unknown>, () => ({}));
+        await writeFile(path, JSON.stringify({ ...settings, pad_token: '!' }, null, 2));
+      }
     }
     await writeFile(join(staging, 'model_index.json'), JSON.stringify({
       _class_name: 'OnnxStableDiffusionPipeline', _diffusers_version: '0.30.3', _easel_import: basename(path),

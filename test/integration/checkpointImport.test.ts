@@ -12,6 +12,9 @@ import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate, validateParams } from '../../src/engine/pipeline.ts';
 import type { SamplerName } from '../../src/engine/samplers/index.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
+import { openCheckpoint } from '../../src/engine/checkpoint/buildGraphs.ts';
+import { readYamlOverrides } from '../../src/engine/checkpoint/ldmConfig.ts';
+import { SYNTHETIC_CONFIGS, writeSyntheticCheckpoint } from '../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
 import { compareWithPng } from '../helpers/referenceImages.ts';
 
@@ -84,6 +87,12 @@ test('CLI: models import adds the checkpoint to the library; generate --model FI
   const { data, info } = await sharp(out).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const { mean, max } = await compareWithPng(new Uint8Array(data), info.width, info.height, join(REFERENCE, c.expected));
   assert.ok(mean <= cases.tolerance.mean && max <= cases.tolerance.max, `mean ${mean}, max ${max}`);
+
+  // img2img runs the imported VAE encoder, whose weights also lie in the checkpoint.
+  const init = fileURLToPath(new URL('../reference/img2img_inpaint/inputs/init_128x128_5.png', import.meta.url));
+  const fromImage = easel({}, 'generate', '--model', join(models, 'tiny'), '--prompt', 'a cat', '--init-image', init, '--strength', '0.5', '--steps', '4', '--out', join(dir, 'i2i.png'), '--yes');
+  assert.equal(fromImage.code, 0, fromImage.stderr);
+  assert.ok(existsSync(join(dir, 'i2i.png')));
 });
 
 test('CLI: a moved checkpoint is reported when its imported model loads; a .ckpt and a truncated file are refused', () => {
@@ -113,4 +122,61 @@ test('CLI: a moved checkpoint is reported when its imported model loads; a .ckpt
   assert.equal(truncated.code, 1);
   assert.match(truncated.stderr, /cut\.safetensors is truncated: tensor .* ends at byte \d+ but the file has 500000 bytes/);
   assert.deepEqual(readdirSync(models).sort(), ['moving'], 'nothing was built for the refused files');
+});
+
+// No SD 2.x reference images exist yet; this checks that an SD 2.x checkpoint (OpenCLIP keys with the fused
+// in_proj, linear proj_in/proj_out, head width instead of head count, v-prediction from the yaml) imports with
+// the settings SD 2.x implies and generates a finite, non-flat image.
+const TINY_SD2_YAML = `model:
+  params:
+    parameterization: "v"
+    scale_factor: 0.18215
+    unet_config:
+      params:
+        model_channels: 32
+        channel_mult: [ 1, 2 ]
+        num_res_blocks: 1
+        attention_resolutions: [ 1, 2 ]
+        num_head_channels: 8
+        context_dim: 32
+        use_linear_in_transformer: True
+        norm_num_groups: 8
+    first_stage_config:
+      params:
+        ddconfig:
+          ch: 8
+          ch_mult: [ 1, 1, 1, 1 ]
+          num_res_blocks: 1
+          norm_num_groups: 4
+    cond_stage_config:
+      tiny_text_encoder:
+        width: 32
+        heads: 2
+        layers_in_file: 3
+        vocab_size: 801
+`;
+
+test('a (tiny) SD 2.x checkpoint imports as SD 2.x with v-prediction and pad "!", and generates an image', async () => {
+  const dir = temporaryFolder('easel-sd2-');
+  const file = join(dir, 'tiny-sd2.safetensors');
+  writeFileSync(join(dir, 'tiny-sd2.yaml'), TINY_SD2_YAML);
+  const base = SYNTHETIC_CONFIGS.sd21;
+  const config = await readYamlOverrides(join(dir, 'tiny-sd2.yaml'), { ...base, text: { ...base.text, layers: 2 } });
+  await writeSyntheticCheckpoint(file, { config: { ...config, text: { ...config.text, layers: 3 } }, dtype: 'F16' });
+  const source = await openCheckpoint(file);
+  assert.equal(source.config.family, 'SD 2.x');
+  assert.equal(source.config.text.layers, 2, 'run to the penultimate of 3 layers');
+  assert.equal(source.config.unet.linearProjection, true);
+  const imported = await importCheckpoint(file, { destinationRoot: join(dir, 'models'), tokenizerDir: TOKENIZER });
+  assert.equal(imported.family, 'SD 2.x');
+  const folder = await inspectModelFolder(imported.folder);
+  assert.equal(folder.scheduler.prediction_type, 'v_prediction');
+  assert.equal(folder.nativeSize, 768);
+  assert.equal(JSON.parse(readFileSync(join(imported.folder, 'tokenizer', 'special_tokens_map.json'), 'utf8')).pad_token, '!');
+  const model = await loadModel(folder, 'cpu');
+  loaded.push(model);
+  assert.equal(model.tokenizer.padId, 0, '"!" is token 0 in CLIP\'s byte-level vocabulary');
+  const [image] = await generate(model, validateParams({ prompt: 'a red cube', steps: 2, width: 64, height: 64, seed: 3, emphasis: 'None' }, model));
+  const values = new Set(image.rgb);
+  assert.ok(values.size > 16, 'not a flat image');
 });

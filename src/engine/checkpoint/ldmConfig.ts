@@ -154,7 +154,8 @@ export async function readYamlOverrides(yamlPath: string, base: CheckpointConfig
     text.vocabSize = asNumber(tiny.vocab_size) ?? text.vocabSize;
     text.contextLength = asNumber(tiny.context_length) ?? text.contextLength;
   }
-  const prediction = params.parameterization === 'v' ? 'v_prediction' : params.parameterization === 'eps' ? 'epsilon' : base.prediction;
+  // LDM's default parameterization is "eps": v2-inference.yaml (SD 2.x base, 512 px) says nothing, v2-inference-v.yaml says "v".
+  const prediction = params.parameterization === 'v' ? 'v_prediction' : 'epsilon';
   // unet_config's image_size is a training detail (32 in v1-inference.yaml); SD 2.x's v-models are the 768-px ones.
   const imageSize = base.family === 'SD 2.x' ? (prediction === 'v_prediction' ? 768 : 512) : base.imageSize;
   return { ...base, unet, vae, text, prediction, imageSize, source: basename(yamlPath) };

@@ -53,9 +53,9 @@ function fillTensor(name: string, shape: number[], values: Float32Array, next: (
 /** Writes a full-size random-weight .safetensors checkpoint with LDM key names; returns its size in bytes. */
 export async function writeSyntheticCheckpoint(
   path: string,
-  options: { variant?: SyntheticVariant; dtype?: 'F16' | 'F32'; seed?: number } = {},
+  options: { variant?: SyntheticVariant; config?: CheckpointConfig; dtype?: 'F16' | 'F32'; seed?: number } = {},
 ): Promise<{ bytes: number; tensors: number; parameters: number }> {
-  const config = SYNTHETIC_CONFIGS[options.variant ?? 'sd15'];
+  const config = options.config ?? SYNTHETIC_CONFIGS[options.variant ?? 'sd15'];
   const dtype = options.dtype ?? 'F16';
   const list = checkpointTensorList(config);
   const specs: TensorSpec[] = list.map(({ name, shape }) => ({ name, shape, dtype }));

@@ -4,7 +4,10 @@ import { readSafetensorsHeader } from '../../../src/engine/checkpoint/safetensor
 import { openCheckpoint } from '../../../src/engine/checkpoint/buildGraphs.ts';
 import { checkpointTensorList, SYNTHETIC_CONFIGS } from '../../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { unetKeyMap, vaeKeyMap } from '../../../src/engine/checkpoint/diffusersKeys.ts';
-import { SD15_CONFIG } from '../../../src/engine/checkpoint/ldmConfig.ts';
+import { readYamlOverrides, SD15_CONFIG } from '../../../src/engine/checkpoint/ldmConfig.ts';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { temporaryFolder } from '../../helpers/fixtures.ts';
 import { parseMiniYaml } from '../../../src/engine/checkpoint/miniYaml.ts';
 
 const FP32 = 'test/reference/single_file/sd15-tiny-public-fp32.safetensors';
@@ -68,4 +71,15 @@ test('diffusers → LDM key tables agree with diffusers\' conversion script on S
 test('the yaml subset reader handles v1-inference.yaml\'s forms', () => {
   const parsed = parseMiniYaml('model:\n  params:\n    parameterization: "v"  # comment\n    unet_config:\n      params:\n        channel_mult: [ 1, 2, 4, 4 ]\n        use_linear_in_transformer: True\n        scale: 0.18215\n    empty: []\n');
   assert.deepEqual(parsed, { model: { params: { parameterization: 'v', unet_config: { params: { channel_mult: [1, 2, 4, 4], use_linear_in_transformer: true, scale: 0.18215 } }, empty: [] } } });
+});
+
+test('a yaml decides the parameterization as LDM does: "v" is v-prediction, no key is ε (v2-inference.yaml, SD 2.x base)', async () => {
+  const dir = temporaryFolder();
+  const base = SYNTHETIC_CONFIGS.sd21;
+  writeFileSync(join(dir, 'v.yaml'), 'model:\n  params:\n    parameterization: "v"\n');
+  writeFileSync(join(dir, 'eps.yaml'), 'model:\n  params:\n    linear_start: 0.00085\n');
+  const v = await readYamlOverrides(join(dir, 'v.yaml'), base);
+  const eps = await readYamlOverrides(join(dir, 'eps.yaml'), base);
+  assert.deepEqual([v.prediction, v.imageSize], ['v_prediction', 768]);
+  assert.deepEqual([eps.prediction, eps.imageSize], ['epsilon', 512]);
 });
