@@ -1,6 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
@@ -217,4 +218,38 @@ test('Cancel mid-run → no file is written', { skip, timeout: 240_000 }, flow('
   await new Promise((wait) => setTimeout(wait, 1000));
   assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
   assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
+}));
+
+test('right-click a .safetensors → "Import Checkpoint…" → Use This Model → Generate → the PNG carries the checkpoint\'s model hash', { skip, timeout: 240_000 }, flow('5-import-checkpoint', async () => {
+  // The reference tiny SD 1.x checkpoint with its yaml, and a tokenizer folder beside it (a checkpoint has none).
+  const reference = join(ROOT, 'test', 'reference', 'single_file');
+  const folder = join(workspace, 'checkpoints');
+  mkdirSync(join(folder, 'tokenizer'), { recursive: true });
+  copyFileSync(join(reference, 'sd15-tiny-public-fp32.safetensors'), join(folder, 'tiny-cat.safetensors'));
+  copyFileSync(join(reference, 'sd15-tiny-public-fp32.yaml'), join(folder, 'tiny-cat.yaml'));
+  for (const file of readdirSync(join(reference, 'diffusers-safetensors', 'tokenizer'))) {
+    copyFileSync(join(reference, 'diffusers-safetensors', 'tokenizer', file), join(folder, 'tokenizer', file));
+  }
+  const sha256 = createHash('sha256').update(readFileSync(join(folder, 'tiny-cat.safetensors'))).digest('hex');
+  await openFile('tiny-cat.yaml');
+  const row = page.locator('.explorer-viewlet .monaco-list-row', { hasText: 'tiny-cat.safetensors' }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.click({ button: 'right' });
+  const menuItem = page.locator('.context-view .action-menu-item', { hasText: 'Import Checkpoint…' });
+  await menuItem.hover();
+  await page.keyboard.press('Enter');
+  const use = page.locator('.notifications-toasts .monaco-button', { hasText: 'Use This Model' });
+  await use.waitFor({ timeout: 60_000 });
+  await screenshot('5-import-checkpoint');
+  await use.click();
+  await runCommand('Easel: Generate Image');
+  await panel().locator('#message', { hasText: /./ }).or(panel().locator('vscode-text-area#prompt')).first().waitFor({ timeout: 60_000 });
+  await panel().locator('vscode-text-area#prompt textarea').fill('Portrait of a cat wearing a hat');
+  await setField('steps', '4');
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  const added = await waitFor('the PNG from the imported model', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+  const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, added)));
+  assert.equal(metadata.parameters.modelName, 'tiny-cat');
+  assert.equal(metadata.parameters.modelHash, sha256.slice(0, 10));
 }));
