@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { inspectModelFolder } from '../src/engine/modelFolder.ts';
 import { loadModel } from '../src/engine/modelSessions.ts';
-import { generate, validateParams } from '../src/engine/pipeline.ts';
-import { SAMPLER_NAMES } from '../src/engine/samplers/index.ts';
+import { generate } from '../src/engine/pipeline.ts';
+import { validateParams } from '../src/engine/generationParams.ts';
+import { SAMPLER_NAMES } from '../src/shared/names.ts';
 import { createNoiseGenerator } from '../src/engine/rng.ts';
 import { FIXTURE_VARIANTS, generateFixtureModel } from '../test/fixtures/generate.ts';
 

@@ -1,10 +1,11 @@
 import {
   provideVSCodeDesignSystem, vsCodeButton, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodeProgressRing, vsCodeRadio, vsCodeRadioGroup, vsCodeTextArea, vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
-import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/engine/samplers/sampler.ts';
 import {
-  isPanelSettings, parseHostToWebviewMessage, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelSettings, type WebviewMessage,
+  isPanelSettings, panelSettingsProblemInput, parseHostToWebviewMessage, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelSettings, type WebviewMessage,
 } from '../src/protocol/panelMessages.ts';
+import { settingsProblems } from '../src/shared/generationSettings.ts';
+import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/shared/names.ts';
 
 provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeTextArea(), vsCodeTextField(),
@@ -118,29 +119,18 @@ function setValue(node: HTMLElement, value: string): void {
 }
 
 function readSettings(): PanelSettings | string {
-  const number = (node: HTMLElement, label: string, min: number, max: number, integer = true): number | string => {
+  // Text that is not a number is passed on as it is, so the shared rules quote what was typed.
+  const number = (node: HTMLElement): number | string => {
     const raw = valueOf(node);
-    const parsed = Number(raw);
-    if (raw === '' || !Number.isFinite(parsed) || (integer && !Number.isInteger(parsed)) || parsed < min || parsed > max) return `${label} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}.`;
-    return parsed;
+    return raw !== '' && Number.isFinite(Number(raw)) ? Number(raw) : raw;
   };
-  const values = {
-    steps: number(steps, 'Steps', 1, 500),
-    cfgScale: number(cfg, 'CFG scale', 0, 100, false),
-    width: number(width, 'Width', 64, 2048),
-    height: number(height, 'Height', 64, 2048),
-    batchCount: number(batch, 'Batch count', 1, 64),
+  const settings = {
+    prompt: valueOf(prompt), negativePrompt: valueOf(negative), sampler: valueOf(sampler), schedule: valueOf(schedule),
+    steps: number(steps), cfgScale: number(cfg), width: number(width), height: number(height), seedMode: valueOf(seedMode) === 'fixed' ? 'fixed' : 'random', seed: valueOf(seed),
+    batchCount: number(batch), rng: state.settings.rng, decoder: state.settings.decoder,
   };
-  for (const value of Object.values(values)) if (typeof value === 'string') return value;
-  if ((values.width as number) % 8 || (values.height as number) % 8) return 'Width and height must be multiples of 8.';
-  const mode = valueOf(seedMode) === 'fixed' ? 'fixed' : 'random';
-  const seedText = valueOf(seed);
-  if (mode === 'fixed' && !/^\d{1,20}$/.test(seedText)) return 'A fixed seed must be a whole number from 0 to 18446744073709551615.';
-  const settings: PanelSettings = {
-    prompt: valueOf(prompt), negativePrompt: valueOf(negative), sampler: valueOf(sampler) as PanelSettings['sampler'], schedule: valueOf(schedule) as PanelSettings['schedule'],
-    steps: values.steps as number, cfgScale: values.cfgScale as number, width: values.width as number, height: values.height as number, seedMode: mode, seed: seedText,
-    batchCount: values.batchCount as number, rng: state.settings.rng, decoder: state.settings.decoder,
-  };
+  const [problem] = settingsProblems(panelSettingsProblemInput(settings));
+  if (problem) return problem.message;
   return isPanelSettings(settings) ? settings : 'Some settings are out of range.';
 }
 

@@ -3,22 +3,20 @@ import { access, readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
-import { EaselError } from '../engine/errors.ts';
-import type { DecoderKind } from '../engine/decoderKinds.ts';
-import { MEMORY_MODES, type MemoryMode } from '../engine/memoryModes.ts';
+import { EaselError } from '../shared/errors.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { resolveModelPath } from '../models/checkpointImport.ts';
 import { findTinyDecoder } from '../models/library.ts';
 import { DEFAULT_MODELS_DIR } from './modelsCommand.ts';
-import { MAX_INPUT_BYTES, MAX_MASK_BLUR, validateParams } from '../engine/generationParams.ts';
-import { isExecutionProviderChoice } from '../engine/providerNames.ts';
-import type { EmphasisMode } from '../engine/promptSyntax.ts';
-import { parseSamplerName, parseScheduleType } from '../engine/samplers/index.ts';
+import { validateParams } from '../engine/generationParams.ts';
 import { writeNewFile } from '../png/safeWrite.ts';
 import { GenerationService } from '../service/generationService.ts';
 import type { EditRequest } from '../service/protocol.ts';
-import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
-import { checkPrompt, PROMPT_FILTER_MODES, type PromptFilterMode } from '../safety/promptFilter.ts';
+import { DEFAULTS, LIMITS, MAX_INPUT_BYTES, MAX_SEED, parseSeed, SETTING_CHECKS } from '../shared/generationSettings.ts';
+import {
+  EMPHASIS_MODES, EXECUTION_PROVIDERS, MEMORY_MODES, type DecoderKind, parseName, parseSamplerName, parseScheduleType, PROMPT_FILTER_MODES, RNG_SOURCES, SAFETY_CHECKER_MODES, SAMPLER_NAMES, SCHEDULE_TYPES
+} from '../shared/names.ts';
+import { checkPrompt } from '../safety/promptFilter.ts';
 import { createInterface } from 'node:readline/promises';
 import { ProgressBar } from './progressBar.ts';
 
@@ -31,29 +29,29 @@ Options:
                          or a .safetensors checkpoint (imported into the model library on first use)
   --prompt TEXT          what to draw
   --negative-prompt TEXT what to steer away from
-  --steps N              sampling steps (default 20)
-  --cfg X                classifier-free guidance scale (default 7; ≤ 1 turns guidance off)
-  --seed N               0 … 18446744073709551615 (default: random)
-  --sampler NAME         Euler a | Euler | DPM++ 2M | DDIM | PLMS | LCM (default "Euler a")
-  --schedule TYPE        automatic | karras (default automatic)
-  --width W, --height H  multiples of 8 (default: the model's native size, or the init image's size
-                         rounded down to a multiple of 8)
+  --steps N              sampling steps, ${LIMITS.steps.min} … ${LIMITS.steps.max} (default ${DEFAULTS.steps})
+  --cfg X                classifier-free guidance scale, ${LIMITS.cfgScale.min} … ${LIMITS.cfgScale.max} (default ${DEFAULTS.cfgScale}; ≤ 1 turns guidance off)
+  --seed N               0 … ${MAX_SEED} (default: random)
+  --sampler NAME         ${SAMPLER_NAMES.join(' | ')} (default "${DEFAULTS.sampler}")
+  --schedule TYPE        ${SCHEDULE_TYPES.join(' | ').toLowerCase()} (default ${DEFAULTS.schedule.toLowerCase()})
+  --width W, --height H  multiples of ${LIMITS.dimension.multipleOf}, ${LIMITS.dimension.min} … ${LIMITS.dimension.max} (default: the model's native size, or the init image's size
+                         rounded down to a multiple of ${LIMITS.dimension.multipleOf})
   --init-image FILE      img2img: start from this PNG, JPEG or WebP (resized to --width × --height when given)
-  --strength X           img2img denoising strength, 0 … 1 (default 0.75): how much of the schedule runs
+  --strength X           img2img denoising strength, ${LIMITS.strength.min} … ${LIMITS.strength.max} (default ${DEFAULTS.strength}): how much of the schedule runs
   --mask FILE            inpaint: white (255) is repainted, black kept; needs --init-image
-  --mask-blur N          soften the mask's edge by N pixels and paste the original back outside it (default 0)
-  --rng cpu|gpu          noise source: cpu = diffusers/torch CPU, gpu = A1111's default (default cpu)
-  --batch N              images to make, with seeds seed, seed+1, … (default 1)
-  --emphasis MODE        Original | "No norm" | Ignore | None (default Original): how (word:1.2) weights apply, as A1111;
+  --mask-blur N          soften the mask's edge by N pixels and paste the original back outside it (default ${DEFAULTS.maskBlur})
+  --rng ${RNG_SOURCES.join('|')}          noise source: cpu = diffusers/torch CPU, gpu = A1111's default (default ${DEFAULTS.rng})
+  --batch N              images to make, with seeds seed, seed+1, … (default ${DEFAULTS.batchCount}, at most ${LIMITS.batchCount.max})
+  --emphasis MODE        ${EMPHASIS_MODES.map((mode) => (mode.includes(' ') ? `"${mode}"` : mode)).join(' | ')} (default ${DEFAULTS.emphasis}): how (word:1.2) weights apply, as A1111;
                          None reads brackets literally
-  --provider NAME        auto | cpu | webgpu | dml | coreml | cuda (default cpu)
-  --memory balanced|low  low: less memory (no pre-packed weight copies), somewhat slower (default balanced)
+  --provider NAME        ${EXECUTION_PROVIDERS.join(' | ')} (default ${DEFAULTS.executionProvider})
+  --memory ${MEMORY_MODES.join('|')}  low: less memory (no pre-packed weight copies), somewhat slower (default ${DEFAULTS.memory})
   --decoder full|tiny|DIR the final image's decoder: full = the model's VAE (default); tiny = the tiny decoder
                          (TAESD) found beside the model folder; DIR = that TAESD folder
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)
   --no-provenance        leave out the IPTC "trained algorithmic media" XMP (on by default)
-  --prompt-filter MODE   off | warn | block (default warn); sexual content involving minors is refused in every mode
-  --safety-checker MODE  blur | block | off (default blur): what to do when the model's safety checker flags an image
+  --prompt-filter MODE   ${PROMPT_FILTER_MODES.join(' | ')} (default ${DEFAULTS.promptFilter}); sexual content involving minors is refused in every mode
+  --safety-checker MODE  ${SAFETY_CHECKER_MODES.join(' | ')} (default ${DEFAULTS.safetyChecker}): what to do when the model's safety checker flags an image
   -y, --yes              go ahead when the prompt filter warns
   --json                 print one JSON line per image on stdout
   -h, --help             show this help
@@ -114,10 +112,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
   if (values.prompt === undefined) throw new EaselError('INVALID_REQUEST', '--prompt is required.');
   if (!values.out) throw new EaselError('INVALID_REQUEST', '--out is required: the PNG file to write.');
   if (extname(values.out).toLowerCase() !== '.png') throw new EaselError('INVALID_REQUEST', `--out must name a .png file, got "${values.out}".`);
-  const provider = values.provider ?? 'cpu';
-  if (!isExecutionProviderChoice(provider)) throw new EaselError('INVALID_REQUEST', `Unknown --provider "${provider}". Choose auto, cpu, webgpu, dml, coreml or cuda.`);
-  if (values.seed !== undefined && !/^\d+$/.test(values.seed.trim())) throw new EaselError('INVALID_REQUEST', `--seed must be a whole number from 0 to 18446744073709551615, got "${values.seed}".`);
-  if (values.rng !== undefined && values.rng !== 'cpu' && values.rng !== 'gpu') throw new EaselError('INVALID_REQUEST', `--rng must be cpu or gpu, got "${values.rng}".`);
+  const provider = values.provider === undefined ? DEFAULTS.executionProvider : parseName(EXECUTION_PROVIDERS, values.provider, '--provider');
+  if (values.seed !== undefined && parseSeed(values.seed) === undefined) throw new EaselError('INVALID_REQUEST', `--seed must be a whole number from 0 to ${MAX_SEED}, got "${values.seed}".`);
   const request = {
     prompt: values.prompt,
     negativePrompt: values['negative-prompt'],
@@ -128,22 +124,20 @@ export async function runGenerate(argv: string[]): Promise<number> {
     schedule: values.schedule === undefined ? undefined : parseScheduleType(values.schedule),
     width: integer('width', values.width),
     height: integer('height', values.height),
-    rng: values.rng as 'cpu' | 'gpu' | undefined,
+    rng: values.rng === undefined ? undefined : parseName(RNG_SOURCES, values.rng, '--rng'),
     batchCount: integer('batch', values.batch),
-    emphasis: values.emphasis as EmphasisMode | undefined,
+    emphasis: values.emphasis === undefined ? undefined : parseName(EMPHASIS_MODES, values.emphasis, '--emphasis'),
   };
   // Checked once without the model so that bad input fails before anything loads.
-  validateParams({ ...request, width: request.width ?? 512, height: request.height ?? 512 });
+  validateParams({ ...request, width: request.width ?? DEFAULTS.width, height: request.height ?? DEFAULTS.height });
   const edit = await editRequest(values);
 
   const out = resolve(values.out);
   await access(dirname(out), constants.W_OK).catch((error: Error) => {
     throw new EaselError('OUTPUT_FAILED', `Cannot write into ${dirname(out)}: ${error.message}. Choose a folder you can write to.`);
   });
-  const filterMode = (values['prompt-filter'] ?? 'warn') as PromptFilterMode;
-  if (!PROMPT_FILTER_MODES.includes(filterMode)) throw new EaselError('INVALID_REQUEST', `--prompt-filter must be off, warn or block, got "${filterMode}".`);
-  const checkerMode = (values['safety-checker'] ?? 'blur') as SafetyCheckerMode;
-  if (!SAFETY_CHECKER_MODES.includes(checkerMode)) throw new EaselError('INVALID_REQUEST', `--safety-checker must be blur, block or off, got "${checkerMode}".`);
+  const filterMode = values['prompt-filter'] === undefined ? DEFAULTS.promptFilter : parseName(PROMPT_FILTER_MODES, values['prompt-filter'], '--prompt-filter');
+  const checkerMode = values['safety-checker'] === undefined ? DEFAULTS.safetyChecker : parseName(SAFETY_CHECKER_MODES, values['safety-checker'], '--safety-checker');
   const verdict = checkPrompt(`${request.prompt}\n${request.negativePrompt ?? ''}`, { mode: filterMode });
   if (verdict.verdict === 'block') throw new EaselError('INVALID_REQUEST', verdict.reason);
   if (verdict.verdict === 'warn') {
@@ -156,8 +150,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   });
   await inspectModelFolder(modelDir);
   const decoder = await decoderChoice(values.decoder, modelDir);
-  const memory = (values.memory ?? 'balanced') as MemoryMode;
-  if (!MEMORY_MODES.includes(memory)) throw new EaselError('INVALID_REQUEST', `--memory must be balanced or low, got "${memory}".`);
+  const memory = values.memory === undefined ? DEFAULTS.memory : parseName(MEMORY_MODES, values.memory, '--memory');
   const service = new GenerationService({
     workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json'), graphCacheDir: join(homedir(), '.cache', 'easel', 'optimized-graphs'),
   });
@@ -237,8 +230,8 @@ async function editRequest(values: { 'init-image'?: string; strength?: string; m
     if (stray) throw new EaselError('INVALID_REQUEST', `${stray} needs --init-image: the image to start from.`);
     return undefined;
   }
-  if (strength !== undefined && !(strength >= 0 && strength <= 1)) throw new EaselError('INVALID_REQUEST', `--strength must be a number from 0 to 1, got ${strength}.`);
-  if (maskBlur !== undefined && !(maskBlur >= 0 && maskBlur <= MAX_MASK_BLUR)) throw new EaselError('INVALID_REQUEST', `--mask-blur must be a whole number of pixels from 0 to ${MAX_MASK_BLUR}, got ${maskBlur}.`);
+  if (strength !== undefined && !SETTING_CHECKS.strength(strength)) throw new EaselError('INVALID_REQUEST', `--strength must be a number from ${LIMITS.strength.min} to ${LIMITS.strength.max}, got ${strength}.`);
+  if (maskBlur !== undefined && !SETTING_CHECKS.maskBlur(maskBlur)) throw new EaselError('INVALID_REQUEST', `--mask-blur must be a whole number of pixels from ${LIMITS.maskBlur.min} to ${LIMITS.maskBlur.max}, got ${maskBlur}.`);
   const read = async (flag: string, path: string) => {
     const size = (await stat(path).catch(() => undefined))?.size;
     if (size === undefined) throw new EaselError('IMAGE_INVALID', `${flag} ${path}: no such file.`);

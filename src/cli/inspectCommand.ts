@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { readImageMetadataFile } from '../png/readMetadata.ts';
 
 export const INSPECT_HELP = `Usage: easel inspect FILE.png [--json]

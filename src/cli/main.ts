@@ -1,4 +1,4 @@
-import { isEaselError } from '../engine/errors.ts';
+import { isEaselError } from '../shared/errors.ts';
 import { EASEL_VERSION } from '../version.ts';
 import { runGenerate } from './generateCommand.ts';
 import { runInspect } from './inspectCommand.ts';

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_TINY_DECODERS } from '../models/curated.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';

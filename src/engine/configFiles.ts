@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { EaselError, type EaselErrorCode } from './errors.ts';
+import { EaselError, type EaselErrorCode } from '../shared/errors.ts';
 
 /** A diffusers/Optimum JSON config is a few KB; anything near this is not one (and would cost memory to parse). */
 export const CONFIG_FILE_LIMIT = 1024 * 1024;

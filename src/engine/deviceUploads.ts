@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from './onnx/onnxWriter.ts';
-import type { ExecutionProvider } from './providerNames.ts';
+import type { ExecutionProvider } from '../shared/names.ts';
 
 /**
  * Puts tensors that stay the same for every step (the text conditioning, LCM's guidance embedding)

@@ -1,11 +1,9 @@
-import { DECODER_KINDS, type DecoderKind } from './decoderKinds.ts';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
+import { DEFAULTS, parseSeed, randomSeed, settingsProblems } from '../shared/generationSettings.ts';
+import type { DecoderKind, EmphasisMode, RngSource, SamplerName, ScheduleType } from '../shared/names.ts';
 import type { GrayImage, RgbImage } from './imageInput.ts';
 import type { LoadedModel } from './modelSessions.ts';
-import { MAX_SEED, normaliseSeed, type RngSource } from './rng.ts';
-import { isSamplerName, isScheduleType } from './samplers/index.ts';
-import type { SamplerName, ScheduleType } from './samplers/sampler.ts';
-import { DEFAULT_EMPHASIS, EMPHASIS_MODES, isEmphasisMode, parseExtraNetworks, parsePromptAttention, type EmphasisMode } from './promptSyntax.ts';
+import { parseExtraNetworks, parsePromptAttention } from './promptSyntax.ts';
 
 export interface GenerationParams {
   prompt: string;
@@ -35,84 +33,53 @@ export interface EditInput {
   maskBlur: number;
 }
 
-export const DEFAULT_STRENGTH = 0.75;
-export const MAX_MASK_BLUR = 64;
-/** The largest encoded file Easel reads as an init image or mask (the decoded size has its own limit). */
-export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
-
-export const MAX_BATCH_COUNT = 64;
-export const MAX_STEPS = 500;
-export const MAX_DIMENSION = 2048;
-
-/** Checks and completes a request; every problem is a sentence naming the setting. */
+/**
+ * Completes a request with the defaults (the model's native size for width and height) and checks
+ * it against the shared rules and the model's own limits; every problem is a sentence naming the setting.
+ */
 export function validateParams(input: Partial<Omit<GenerationParams, 'seed'>> & { seed?: number | bigint | string }, model?: LoadedModel): GenerationParams {
-  const fail = (message: string): never => {
-    throw new EaselError('INVALID_REQUEST', message);
-  };
   const native = model?.signature.fixedLatentSize
     ? { width: model.signature.fixedLatentSize[1] * 8, height: model.signature.fixedLatentSize[0] * 8 }
-    : { width: model?.folder.nativeSize ?? 512, height: model?.folder.nativeSize ?? 512 };
-  const prompt = input.prompt ?? '';
-  if (typeof prompt !== 'string') fail('The prompt must be text.');
-  const negativePrompt = input.negativePrompt ?? '';
-  if (typeof negativePrompt !== 'string') fail('The negative prompt must be text.');
-  const steps = input.steps ?? 20;
-  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_STEPS) fail(`Steps must be a whole number from 1 to ${MAX_STEPS}, got ${steps}.`);
-  const cfgScale = input.cfgScale ?? 7;
-  if (typeof cfgScale !== 'number' || !Number.isFinite(cfgScale) || cfgScale < 0 || cfgScale > 100) fail(`CFG scale must be a number from 0 to 100, got ${cfgScale}.`);
-  const sampler = input.sampler ?? 'Euler a';
-  if (!isSamplerName(sampler)) fail(`Unknown sampler "${String(sampler)}".`);
-  const schedule = input.schedule ?? 'Automatic';
-  if (!isScheduleType(schedule)) fail(`Unknown schedule type "${String(schedule)}"; use Automatic or Karras.`);
-  const rng = input.rng ?? 'cpu';
-  if (rng !== 'cpu' && rng !== 'gpu') fail(`RNG source must be "cpu" or "gpu", got "${String(rng)}".`);
-  const width = input.width ?? native.width;
-  const height = input.height ?? native.height;
-  for (const [name, value] of [['Width', width], ['Height', height]] as const) {
-    if (!Number.isInteger(value) || value < 8 || value > MAX_DIMENSION) fail(`${name} must be a whole number of pixels from 8 to ${MAX_DIMENSION}, got ${value}.`);
-    if (value % 8 !== 0) fail(`${name} must be a multiple of 8, got ${value} (try ${Math.max(8, Math.round(value / 8) * 8)}).`);
-  }
+    : { width: model?.folder.nativeSize ?? DEFAULTS.width, height: model?.folder.nativeSize ?? DEFAULTS.height };
+  const completed = {
+    prompt: input.prompt ?? '',
+    negativePrompt: input.negativePrompt ?? '',
+    steps: input.steps ?? DEFAULTS.steps,
+    cfgScale: input.cfgScale ?? DEFAULTS.cfgScale,
+    sampler: input.sampler ?? DEFAULTS.sampler,
+    schedule: input.schedule ?? DEFAULTS.schedule,
+    rng: input.rng ?? DEFAULTS.rng,
+    width: input.width ?? native.width,
+    height: input.height ?? native.height,
+    batchCount: input.batchCount ?? DEFAULTS.batchCount,
+    seed: input.seed ?? randomSeed(),
+    emphasis: input.emphasis ?? DEFAULTS.emphasis,
+    decoder: input.decoder ?? DEFAULTS.decoder,
+  };
+  const [problem] = settingsProblems(completed);
+  if (problem) throw new EaselError('INVALID_REQUEST', problem.message);
+  const { width, height } = completed;
   if (model?.signature.fixedLatentSize && (width !== native.width || height !== native.height)) {
-    fail(`This model was exported for ${native.width}×${native.height} only; ${width}×${height} was asked for.`);
+    throw new EaselError('INVALID_REQUEST', `This model was exported for ${native.width}×${native.height} only; ${width}×${height} was asked for.`);
   }
-  const emphasis = input.emphasis ?? DEFAULT_EMPHASIS;
-  if (!isEmphasisMode(emphasis)) fail(`Unknown emphasis "${String(emphasis)}"; use ${EMPHASIS_MODES.join(', ')}.`);
   // Malformed weights and LoRA tags are refused here, before a model is loaded.
-  const promptText = parseExtraNetworks(prompt).text;
-  if (emphasis !== 'None') {
-    parsePromptAttention(promptText);
-    parsePromptAttention(negativePrompt);
+  if (completed.emphasis !== 'None') {
+    parsePromptAttention(parseExtraNetworks(completed.prompt).text);
+    parsePromptAttention(completed.negativePrompt);
   }
-  const batchCount = input.batchCount ?? 1;
-  if (!Number.isInteger(batchCount) || batchCount < 1 || batchCount > MAX_BATCH_COUNT) fail(`Batch count must be from 1 to ${MAX_BATCH_COUNT}, got ${batchCount}.`);
-  const decoder = input.decoder ?? 'full';
-  if (!DECODER_KINDS.includes(decoder)) fail(`Decoder must be "full" or "tiny", got "${String(decoder)}".`);
-  if (decoder === 'tiny' && model && !model.tinyDecoder) {
-    fail('The tiny decoder was asked for but none is installed: download "TAESD" with Easel: Download Model… (or pass --decoder DIR), or use the full decoder.');
+  if (completed.decoder === 'tiny' && model && !model.tinyDecoder) {
+    throw new EaselError('INVALID_REQUEST', 'The tiny decoder was asked for but none is installed: download "TAESD" with Easel: Download Model… (or pass --decoder DIR), or use the full decoder.');
   }
-  let seed: bigint;
-  try {
-    seed = normaliseSeed(typeof input.seed === 'string' ? BigInt(input.seed) : input.seed ?? randomSeed());
-  } catch {
-    return fail(`Seed must be a whole number from 0 to ${MAX_SEED}, got ${String(input.seed)}.`);
-  }
-  if (seed + BigInt(batchCount - 1) > MAX_SEED) fail('Seed plus batch count goes past the largest seed.');
-  const init = input.init;
+  const { init } = input;
   if (init) {
-    const { strength, maskBlur } = init;
-    if (typeof strength !== 'number' || !(strength >= 0 && strength <= 1)) fail(`Denoising strength must be a number from 0 to 1, got ${strength}.`);
-    if (!Number.isInteger(maskBlur) || maskBlur < 0 || maskBlur > MAX_MASK_BLUR) fail(`Mask blur must be a whole number of pixels from 0 to ${MAX_MASK_BLUR}, got ${maskBlur}.`);
+    const [editProblem] = settingsProblems({ strength: init.strength, maskBlur: init.maskBlur });
+    if (editProblem) throw new EaselError('INVALID_REQUEST', editProblem.message);
     for (const [name, image] of [['init image', init.image], ['mask', init.mask]] as const) {
-      if (image && (image.width !== width || image.height !== height)) fail(`The ${name} is ${image.width}×${image.height}; the job is ${width}×${height}.`);
+      if (image && (image.width !== width || image.height !== height)) throw new EaselError('INVALID_REQUEST', `The ${name} is ${image.width}×${image.height}; the job is ${width}×${height}.`);
     }
   }
   if (model?.signature.unetInChannels === 9 && !init) {
-    fail(`${model.folder.name} is an inpainting model: give it an init image (and a mask) to edit.`);
+    throw new EaselError('INVALID_REQUEST', `${model.folder.name} is an inpainting model: give it an init image (and a mask) to edit.`);
   }
-  return { prompt, negativePrompt, steps, cfgScale, seed, sampler, schedule, width, height, rng, batchCount, emphasis, decoder, ...(init ? { init } : {}) };
+  return { ...completed, seed: parseSeed(completed.seed)!, ...(init ? { init } : {}) };
 }
-
-export function randomSeed(): bigint {
-  return BigInt(Math.floor(Math.random() * 2 ** 32));
-}
-

@@ -1,6 +1,6 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
-import { EaselError } from './errors.ts';
-import { MAX_INPUT_BYTES } from './generationParams.ts';
+import { EaselError } from '../shared/errors.ts';
+import { MAX_INPUT_BYTES } from '../shared/generationSettings.ts';
 
 /** 8-bit RGB, row-major. */
 export interface RgbImage {

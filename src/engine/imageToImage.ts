@@ -3,7 +3,7 @@
  * plain arithmetic: strength → first step, pixel preprocessing, the VAE posterior sample, the latent
  * mask and the known-region blend.
  */
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import type { GrayImage, RgbImage } from './imageInput.ts';
 import type { NoiseGenerator } from './rng.ts';
 

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { checkImportRecord } from './checkpoint/importRecord.ts';
 import { CONFIG_FILE_LIMIT, parseConfigJson, readBoundedText } from './configFiles.ts';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } from './samplers/schedulerConfig.ts';
 
 export const REQUIRED_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;

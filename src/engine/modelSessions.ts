@@ -1,8 +1,9 @@
 import * as ort from 'onnxruntime-node';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { float32ToFloat16 } from './float16.ts';
 import type { ComponentName, LoadingComponent, ModelFolder } from './modelFolder.ts';
-import { createSessionWithProvider, type ExecutionProvider, type ExecutionProviderChoice, type ProviderAttempt } from './providers.ts';
+import { createSessionWithProvider, type ProviderAttempt } from './providers.ts';
+import type { ExecutionProvider, ExecutionProviderChoice } from '../shared/names.ts';
 import { createDeviceUploads, type DeviceUploads } from './deviceUploads.ts';
 import type { SessionTuning } from './sessionTuning.ts';
 import { loadTinyDecoder, type TinyDecoder } from './tinyDecoder.ts';

@@ -1,11 +1,12 @@
 import * as ort from 'onnxruntime-node';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
 import { timestepTensor, type LoadedModel, type FloatType, type VaeEncoder } from './modelSessions.ts';
 import { latentPreview, rgbaPreview, type PreviewImage } from './preview.ts';
 import { createNoiseGenerator } from './rng.ts';
 import type { TinyDecoder } from './tinyDecoder.ts';
-import { applyEmphasis, chunkPrompt, padToChunks, parseExtraNetworks, type EmphasisMode } from './promptSyntax.ts';
+import { applyEmphasis, chunkPrompt, padToChunks, parseExtraNetworks } from './promptSyntax.ts';
+import type { EmphasisMode } from '../shared/names.ts';
 import { createSampler, type Sampler } from './samplers/index.ts';
 import type { EditInput, GenerationParams } from './generationParams.ts';
 import { blurMask, type GrayImage } from './imageInput.ts';
@@ -14,7 +15,6 @@ import {
 } from './imageToImage.ts';
 import type { NoiseGenerator } from './rng.ts';
 
-export * from './generationParams.ts';
 
 export interface StepProgress {
   imageIndex: number;

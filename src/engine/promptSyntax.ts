@@ -4,16 +4,9 @@
  * attention weights, escapes, BREAK, `<lora:…>` tags, and 75-token chunks with the comma back-off.
  * Pure: no ONNX, no file access, so the panel, the CLI and the worker read a prompt the same way.
  */
-import { EaselError } from './errors.ts';
-
-/** A1111's "Emphasis" setting (sd_emphasis.py); "Original" is its default. */
-export const EMPHASIS_MODES = ['Original', 'No norm', 'Ignore', 'None'] as const;
-export type EmphasisMode = (typeof EMPHASIS_MODES)[number];
-export const DEFAULT_EMPHASIS: EmphasisMode = 'Original';
-
-export function isEmphasisMode(value: unknown): value is EmphasisMode {
-  return typeof value === 'string' && (EMPHASIS_MODES as readonly string[]).includes(value);
-}
+import { EaselError } from '../shared/errors.ts';
+import { DEFAULTS } from '../shared/generationSettings.ts';
+import type { EmphasisMode } from '../shared/names.ts';
 
 /** One run of prompt text and its attention multiplier; BREAK is the text "BREAK" with weight −1, as in A1111. */
 export type WeightedText = [text: string, weight: number];
@@ -159,7 +152,7 @@ export const COMMA_BACKTRACK = 20;
  * new chunk, and a chunk that fills up within `commaBacktrack` tokens of a comma moving the text
  * after that comma to the next chunk. With emphasis "None" the line is tokenized literally.
  */
-export function chunkPrompt(text: string, tokenizer: ChunkTokenizer, emphasis: EmphasisMode = DEFAULT_EMPHASIS, commaBacktrack = COMMA_BACKTRACK): ChunkedPrompt {
+export function chunkPrompt(text: string, tokenizer: ChunkTokenizer, emphasis: EmphasisMode = DEFAULTS.emphasis, commaBacktrack = COMMA_BACKTRACK): ChunkedPrompt {
   const chunkLength = tokenizer.maxLength - 2;
   const parsed: WeightedText[] = emphasis === 'None' ? [[text, 1.0]] : parsePromptAttention(text);
   const chunks: PromptChunk[] = [];

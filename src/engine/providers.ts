@@ -1,11 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 
-import type { ExecutionProvider, ExecutionProviderChoice, ProviderProbe } from './providerNames.ts';
+import type { ExecutionProvider, ExecutionProviderChoice, ProviderProbe } from '../shared/names.ts';
 import { optimizedGraph, tuningConfig, type SessionTuning } from './sessionTuning.ts';
-
-export * from './providerNames.ts';
 
 /** Providers this platform's onnxruntime-node build may offer, fastest first; `cpu` always last. */
 export function candidateProviders(platform: NodeJS.Platform = process.platform): ExecutionProvider[] {

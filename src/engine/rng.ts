@@ -3,9 +3,8 @@
  * diffusers (CPU generator) and in AUTOMATIC1111 (its default "GPU"/"NV" Philox source).
  */
 
-export type RngSource = 'cpu' | 'gpu';
-
-export const MAX_SEED = (1n << 64n) - 1n;
+import { MAX_SEED } from '../shared/generationSettings.ts';
+import type { RngSource } from '../shared/names.ts';
 
 export function normaliseSeed(seed: number | bigint): bigint {
   const value = typeof seed === 'bigint' ? seed : Number.isSafeInteger(seed) ? BigInt(seed) : NaN;

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import type { ModelFolder } from './modelFolder.ts';
-import { createSessionWithProvider, type ExecutionProvider } from './providers.ts';
+import { createSessionWithProvider } from './providers.ts';
+import type { ExecutionProvider } from '../shared/names.ts';
 
-export * from './safetyModes.ts';
 
 /** CLIP's image preprocessing as transformers' CLIPImageProcessor reads it from preprocessor_config.json. */
 export interface ClipPreprocessing {

@@ -3,8 +3,8 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type { MemoryMode } from './memoryModes.ts';
-import type { ExecutionProvider } from './providerNames.ts';
+import type { MemoryMode } from '../shared/names.ts';
+import type { ExecutionProvider } from '../shared/names.ts';
 
 export interface SessionTuning {
   /** `low`: no pre-packed weight copies (`session.disable_prepacking`), weights allocated outside the arena. */

@@ -1,8 +1,9 @@
 import type * as ort from 'onnxruntime-node';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
+import type { ExecutionProvider } from '../shared/names.ts';
 import { inspectTinyDecoderFolder, type TinyDecoderFolder } from './modelFolder.ts';
 import type { FloatType } from './modelSessions.ts';
-import { createSessionWithProvider, type ExecutionProvider } from './providers.ts';
+import { createSessionWithProvider } from './providers.ts';
 import type { SessionTuning } from './sessionTuning.ts';
 
 export interface TinyDecoder extends TinyDecoderFolder {

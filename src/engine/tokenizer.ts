@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { parseConfigJson, readBoundedText, TOKENIZER_FILE_LIMIT } from './configFiles.ts';
-import { EaselError } from './errors.ts';
+import { EaselError } from '../shared/errors.ts';
 
 /** GPT-2/CLIP byte ↔ printable-character table, in the order CLIP's vocab lists the base symbols. */
 function byteToUnicodeTable(): string[] {

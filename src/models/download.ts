@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { dirname, join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { FileHandle } from 'node:fs/promises';
-import { EaselError, isEaselError } from '../engine/errors.ts';
+import { EaselError, isEaselError } from '../shared/errors.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
 import { isPathInside } from '../shared/safePaths.ts';
 import { httpGetPolitely } from './http.ts';

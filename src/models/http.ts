@@ -1,7 +1,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 
 /** Statuses that mean "busy, come back later": retried, honouring Retry-After. */
 const RETRYABLE_STATUSES = new Set([429, 503]);

@@ -1,4 +1,4 @@
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { WINDOWS_RESERVED_NAME } from '../shared/safePaths.ts';
 import { httpGetPolitely, readBody } from './http.ts';
 

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 
 export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 

@@ -1,6 +1,4 @@
-import type { EmphasisMode } from '../engine/promptSyntax.ts';
-import type { DecoderKind } from '../engine/decoderKinds.ts';
-import type { SamplerName, ScheduleType } from '../engine/samplers/sampler.ts';
+import type { DecoderKind, EmphasisMode, RngSource, SamplerName, ScheduleType } from '../shared/names.ts';
 
 /** How an image was made, normalised from any tool's metadata. Every field is optional when read. */
 export interface ImageParameters {
@@ -14,7 +12,7 @@ export interface ImageParameters {
   seed?: string;
   width?: number;
   height?: number;
-  rng?: 'cpu' | 'gpu';
+  rng?: RngSource;
   /** The decoder that made the image (A1111's "VAE Decoder": Full or TAESD). */
   decoder?: DecoderKind;
   batchIndex?: number;

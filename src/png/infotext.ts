@@ -1,5 +1,5 @@
-import { DEFAULT_EMPHASIS, isEmphasisMode } from '../engine/promptSyntax.ts';
-import { isSamplerName } from '../engine/samplers/index.ts';
+import { DEFAULTS, seedText } from '../shared/generationSettings.ts';
+import { isEmphasisMode, isSamplerName } from '../shared/names.ts';
 import type { ImageParameters } from './imageParameters.ts';
 import { withoutUndefined } from './readers/jsonShape.ts';
 
@@ -27,7 +27,7 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
     ['RNG', parameters.rng === 'cpu' ? 'CPU' : undefined],
     ['Mask blur', parameters.maskBlur],
     // A1111 names the emphasis only when it is not the default and a prompt has brackets to apply it to.
-    ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULT_EMPHASIS && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
+    ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULTS.emphasis && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
     ['VAE Decoder', parameters.decoder === 'tiny' ? 'TAESD' : undefined],
     ...Object.entries(extra),
     ['Version', parameters.version],
@@ -177,7 +177,7 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   parameters.steps = positiveNumber(fields.get('Steps'), true);
   parameters.cfgScale = positiveNumber(fields.get('CFG scale'), false);
   const seed = fields.get('Seed')?.trim();
-  if (seed && /^\d{1,20}$/.test(seed) && BigInt(seed) < 1n << 64n) parameters.seed = seed;
+  if (seedText(seed)) parameters.seed = seed;
   else if (seed) unmapped.push(`Seed: ${seed}`);
   const size = IMAGE_SIZE.exec(fields.get('Size') ?? '');
   if (size) [parameters.width, parameters.height] = [Number(size[1]), Number(size[2])];

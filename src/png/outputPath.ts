@@ -1,7 +1,7 @@
 import { mkdir, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isPathInside, WINDOWS_RESERVED_NAME } from '../shared/safePaths.ts';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { writeNewFile } from './safeWrite.ts';
 
 export const DEFAULT_FILE_NAME_TEMPLATE = '{date}-{time}-{seed}-{prompt}';

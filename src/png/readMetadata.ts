@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { EaselError, isEaselError } from '../engine/errors.ts';
+import { EaselError, isEaselError } from '../shared/errors.ts';
 import { readChunks, readChunksFromFile, type PngChunk } from './chunks.ts';
 import type { MetadataReadResult, MetadataSource } from './imageParameters.ts';
 import { parseInfotext } from './infotext.ts';

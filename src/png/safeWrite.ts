@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 
 /**
  * Writes `data` to `target` atomically and without ever replacing an existing file: the bytes go to

@@ -2,8 +2,7 @@
  * The prompt filter: whole-word matching of a term list on a normalised prompt, robust to simple
  * evasions. Sexual content involving minors is refused in every mode and no setting can allow it.
  */
-export type PromptFilterMode = 'off' | 'warn' | 'block';
-export const PROMPT_FILTER_MODES: readonly PromptFilterMode[] = ['off', 'warn', 'block'];
+import type { PromptFilterMode } from '../shared/names.ts';
 
 export type Category = 'minors-sexual' | 'sexual-violence' | 'user';
 

@@ -1,10 +1,12 @@
-import { EaselError, isEaselError } from '../engine/errors.ts';
+import { EaselError, isEaselError } from '../shared/errors.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { loadModel, type LoadedModel } from '../engine/modelSessions.ts';
 import { probeProviders } from '../engine/providers.ts';
-import { DEFAULT_STRENGTH, generate, MAX_DIMENSION, validateParams } from '../engine/pipeline.ts';
+import { generate } from '../engine/pipeline.ts';
+import { validateParams } from '../engine/generationParams.ts';
 import { fitEditImages } from '../engine/imageInput.ts';
+import { DEFAULTS, LIMITS } from '../shared/generationSettings.ts';
 import { createHash } from 'node:crypto';
 import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
@@ -239,11 +241,11 @@ const MAX_EMBEDDED_MASK_BYTES = 512 * 1024;
 async function editInput(edit: EditRequest, size: { width?: number; height?: number }) {
   const imageBytes = new Uint8Array(edit.image);
   const maskBytes = edit.mask ? new Uint8Array(edit.mask) : undefined;
-  const fitted = await fitEditImages(imageBytes, maskBytes, size, MAX_DIMENSION, {
+  const fitted = await fitEditImages(imageBytes, maskBytes, size, LIMITS.dimension.max, {
     image: edit.imagePath ? `The init image ${edit.imagePath}` : 'The init image', mask: edit.maskPath ? `The mask ${edit.maskPath}` : 'The mask',
   });
-  const strength = edit.strength ?? DEFAULT_STRENGTH;
-  const maskBlur = fitted.mask ? edit.maskBlur ?? 0 : 0;
+  const strength = edit.strength ?? DEFAULTS.strength;
+  const maskBlur = fitted.mask ? edit.maskBlur ?? DEFAULTS.maskBlur : 0;
   const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
   const record: Pick<EaselRecord, 'denoisingStrength' | 'maskBlur' | 'initImage' | 'mask'> = {
     denoisingStrength: strength,

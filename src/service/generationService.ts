@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { EaselError } from '../engine/errors.ts';
-import type { ProviderProbe } from '../engine/providerNames.ts';
+import { EaselError } from '../shared/errors.ts';
+import type { ProviderProbe } from '../shared/names.ts';
 import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export interface GeneratedFile {

@@ -1,179 +1,109 @@
 /**
  * Every message between the extension host (or CLI) and the generation worker. Each side validates
- * what it receives with `parseHostMessage` / `parseWorkerMessage` before acting on it.
+ * what it receives with `parseHostMessage` / `parseWorkerMessage` before acting on it; the types are
+ * derived from the shapes that validate them.
  */
-import type { EaselErrorCode } from '../engine/errors.ts';
-import { DECODER_KINDS, type DecoderKind } from '../engine/decoderKinds.ts';
-import { MEMORY_MODES, type MemoryMode } from '../engine/memoryModes.ts';
-import { EXECUTION_PROVIDERS, type ExecutionProvider, type ExecutionProviderChoice, type ProviderProbe } from '../engine/providerNames.ts';
-import { SAMPLER_NAMES, SCHEDULE_TYPES, type SamplerName, type ScheduleType } from '../engine/samplers/sampler.ts';
 import type { LoadingComponent } from '../engine/modelFolder.ts';
-import { MAX_MASK_BLUR } from '../engine/generationParams.ts';
-import { EMPHASIS_MODES, type EmphasisMode } from '../engine/promptSyntax.ts';
-import { SAFETY_CHECKER_MODES, type SafetyCheckerMode } from '../engine/safetyModes.ts';
-import { finite, integer, listOf, oneOf, optional, parseMessage, seedText, shaped, text, type Check, type Shape } from '../protocol/validate.ts';
+import { ERROR_CODES } from '../shared/errors.ts';
+import { SETTING_CHECKS, seedText } from '../shared/generationSettings.ts';
+import { CONCRETE_PROVIDERS, EXECUTION_PROVIDERS, providerProbe, SAFETY_CHECKER_MODES } from '../shared/names.ts';
+import {
+  boolean, bytes, finite, integer, listOf, literal, oneOf, optional, parseMessage, shaped, text, type Check, type Infer, type InferMessage,
+} from '../shared/schema.ts';
 
-/** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
-export interface GenerationRequest {
-  modelDir: string;
-  provider: ExecutionProviderChoice;
-  prompt: string;
-  negativePrompt?: string;
-  steps?: number;
-  cfgScale?: number;
-  /** Decimal string; absent for a random seed. */
-  seed?: string;
-  sampler?: SamplerName;
-  schedule?: ScheduleType;
-  width?: number;
-  height?: number;
-  rng?: 'cpu' | 'gpu';
-  batchCount?: number;
-  emphasis?: EmphasisMode;
-  /** `low` trades some speed for less memory (no pre-packed weight copies). */
-  memory?: MemoryMode;
-  /** The final image's decoder (default full); `tiny` needs `tinyDecoderDir`. */
-  decoder?: DecoderKind;
-  /** A TAESD folder: loaded beside the model, it also makes the live previews. */
-  tinyDecoderDir?: string;
-  /** Emit a preview at most every N steps (0: none). */
-  previewEvery?: number;
-  /** Embed the IPTC provenance XMP (default true). */
-  provenance?: boolean;
-  /** What to do when the model's safety checker flags an image (default blur). */
-  safetyChecker?: SafetyCheckerMode;
-  /** img2img / inpainting: start from this image instead of noise. */
-  edit?: EditRequest;
-}
+const MAX_MESSAGE_TEXT = 20_000;
+const id: Check<string> = (value): value is string => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
+const strings = listOf(text(2000));
+const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker', 'tiny_decoder'] as const satisfies readonly LoadingComponent[];
 
 /** Encoded PNG/JPEG/WebP bytes; the worker decodes them (with its size limits) and fits them to the job's size. */
-export interface EditRequest {
-  image: ArrayBuffer;
+const editRequest = shaped({
+  image: bytes,
   /** Recorded in the metadata: the init image's path relative to the workspace, or its file name. */
-  imagePath?: string;
+  imagePath: optional(text(4096)),
   /** 8-bit mask, 255 = repaint; absent for plain img2img. */
-  mask?: ArrayBuffer;
-  maskPath?: string;
-  /** Denoising strength 0 … 1 (default DEFAULT_STRENGTH). */
-  strength?: number;
-  /** Mask blur in pixels (default 0). */
-  maskBlur?: number;
-}
+  mask: optional(bytes),
+  maskPath: optional(text(4096)),
+  strength: optional(SETTING_CHECKS.strength),
+  maskBlur: optional(SETTING_CHECKS.maskBlur),
+});
+export type EditRequest = Infer<typeof editRequest>;
 
-export interface SafetyDecision {
-  /** The mode in force, or "unavailable" when the model has no checker. */
-  checker: SafetyCheckerMode | 'unavailable';
-  flagged: boolean;
-  action: 'none' | 'blurred' | 'withheld';
-}
-
-export interface ImageTiming {
-  totalMs: number;
-  unetMs: number;
-  decodeMs: number;
-  overheadPerStepMs: number;
-  steps: number;
-}
-
-export type HostMessage =
-  | { type: 'generate'; jobId: string; request: GenerationRequest }
-  | { type: 'cancel'; jobId: string }
-  | { type: 'configure'; idleReleaseMs: number }
-  /** Test hooks: end the worker, throw in it, or make the next GPU job's UNet fail after its first step. */
-  | { type: 'crash'; mode: 'exit' | 'throw' | 'gpu' }
-  | { type: 'probe'; requestId: string }
-  | { type: 'shutdown' };
-
-export type WorkerMessage =
-  | { type: 'ready' }
-  | { type: 'probed'; requestId: string; probes: ProviderProbe[] }
-  | { type: 'loading'; jobId: string; component: LoadingComponent }
-  | { type: 'loaded'; jobId: string; provider: ExecutionProvider; ms: number; notices: string[] }
-  | { type: 'step'; jobId: string; imageIndex: number; step: number; total: number; timestep: number; elapsedMs: number; itPerSec: number; etaMs: number }
-  | { type: 'preview'; jobId: string; step: number; width: number; height: number; rgba: ArrayBuffer }
-  | { type: 'image'; jobId: string; index: number; seed: string; width: number; height: number; png: ArrayBuffer; originalPng?: ArrayBuffer; safety: SafetyDecision; modelHash?: string; timing: ImageTiming }
-  | { type: 'withheld'; jobId: string; index: number; seed: string; reason: string }
-  | { type: 'done'; jobId: string; totalMs: number; peakRssMb: number; images: number }
-  | { type: 'cancelled'; jobId: string }
-  | { type: 'error'; jobId?: string; code: EaselErrorCode; message: string };
-
-export const ERROR_CODES: readonly EaselErrorCode[] = [
-  'MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID', 'INVALID_REQUEST', 'PROVIDER_UNAVAILABLE', 'OUT_OF_MEMORY',
-  'CANCELLED', 'INFERENCE_FAILED', 'WORKER_CRASHED', 'PROTOCOL_ERROR', 'OUTPUT_FAILED', 'PNG_INVALID',
-  'CHECKPOINT_INVALID', 'CHECKPOINT_UNSUPPORTED', 'IMAGE_INVALID',
-];
-
-const COMPONENTS: readonly LoadingComponent[] = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker', 'tiny_decoder'];
-
-const MAX_TEXT = 20_000;
-const id: Check = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
-const bytes: Check = (value) => value instanceof ArrayBuffer;
-const strings = listOf(text(2000));
-
-const REQUEST_SHAPE: Shape = {
+/** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
+export const generationRequest = shaped({
   modelDir: text(4096),
   provider: oneOf(EXECUTION_PROVIDERS),
-  prompt: text(MAX_TEXT),
-  negativePrompt: optional(text()),
-  steps: optional(integer(1, 500)),
-  cfgScale: optional(finite(0, 100)),
+  prompt: SETTING_CHECKS.prompt,
+  negativePrompt: optional(SETTING_CHECKS.negativePrompt),
+  steps: optional(SETTING_CHECKS.steps),
+  cfgScale: optional(SETTING_CHECKS.cfgScale),
+  /** Decimal string; absent for a random seed. */
   seed: optional(seedText),
-  sampler: optional(oneOf(SAMPLER_NAMES)),
-  schedule: optional(oneOf(SCHEDULE_TYPES)),
-  width: optional(integer(8, 2048)),
-  height: optional(integer(8, 2048)),
-  rng: optional(oneOf(['cpu', 'gpu'])),
-  batchCount: optional(integer(1, 64)),
-  emphasis: optional(oneOf(EMPHASIS_MODES)),
-  memory: optional(oneOf(MEMORY_MODES)),
-  decoder: optional(oneOf(DECODER_KINDS)),
+  sampler: optional(SETTING_CHECKS.sampler),
+  schedule: optional(SETTING_CHECKS.schedule),
+  width: optional(SETTING_CHECKS.width),
+  height: optional(SETTING_CHECKS.height),
+  rng: optional(SETTING_CHECKS.rng),
+  batchCount: optional(SETTING_CHECKS.batchCount),
+  /** How `(word:1.2)` weights apply (A1111's Emphasis setting). */
+  emphasis: optional(SETTING_CHECKS.emphasis),
+  /** `low` trades some speed for less memory (no pre-packed weight copies). */
+  memory: optional(SETTING_CHECKS.memory),
+  /** The final image's decoder (default full); `tiny` needs `tinyDecoderDir`. */
+  decoder: optional(SETTING_CHECKS.decoder),
+  /** A TAESD folder: loaded beside the model, it also makes the live previews. */
   tinyDecoderDir: optional(text(4096)),
-  previewEvery: optional(integer(0, 500)),
-  provenance: optional((value) => typeof value === 'boolean'),
+  /** Emit a preview at most every N steps (0: none). */
+  previewEvery: optional(SETTING_CHECKS.previewInterval),
+  /** Embed the IPTC provenance XMP (default true). */
+  provenance: optional(boolean),
+  /** What to do when the model's safety checker flags an image (default blur). */
   safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),
-  edit: optional(shaped({
-    image: bytes, imagePath: optional(text(4096)), mask: optional(bytes), maskPath: optional(text(4096)),
-    strength: optional(finite(0, 1)), maskBlur: optional(integer(0, MAX_MASK_BLUR)),
-  })),
+  /** img2img / inpainting: start from this image instead of noise. */
+  edit: optional(editRequest),
+});
+export type GenerationRequest = Infer<typeof generationRequest>;
+
+/** The safety checker's verdict on one image; `checker` is "unavailable" when the model has none. */
+const safetyDecision = shaped({ checker: oneOf([...SAFETY_CHECKER_MODES, 'unavailable']), flagged: boolean, action: oneOf(['none', 'blurred', 'withheld']) });
+export type SafetyDecision = Infer<typeof safetyDecision>;
+
+const imageTiming = shaped({ totalMs: finite(0), unetMs: finite(0), decodeMs: finite(0), overheadPerStepMs: finite(), steps: integer(0) });
+export type ImageTiming = Infer<typeof imageTiming>;
+
+const HOST_SHAPES = {
+  generate: { type: literal('generate'), jobId: id, request: generationRequest },
+  cancel: { type: literal('cancel'), jobId: id },
+  configure: { type: literal('configure'), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
+  /** Test hooks: end the worker, throw in it, or make the next GPU job's UNet fail after its first step. */
+  crash: { type: literal('crash'), mode: oneOf(['exit', 'throw', 'gpu']) },
+  shutdown: { type: literal('shutdown') },
+  probe: { type: literal('probe'), requestId: id },
 };
+export type HostMessage = InferMessage<typeof HOST_SHAPES>;
 
-const SAFETY_SHAPE: Shape = { checker: oneOf([...SAFETY_CHECKER_MODES, 'unavailable']), flagged: (value) => typeof value === 'boolean', action: oneOf(['none', 'blurred', 'withheld']) };
-
-const HOST_SHAPES: Record<HostMessage['type'], Shape> = {
-  generate: { type: oneOf(['generate']), jobId: id, request: shaped(REQUEST_SHAPE) },
-  cancel: { type: oneOf(['cancel']), jobId: id },
-  configure: { type: oneOf(['configure']), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
-  crash: { type: oneOf(['crash']), mode: oneOf(['exit', 'throw', 'gpu']) },
-  shutdown: { type: oneOf(['shutdown']) },
-  probe: { type: oneOf(['probe']), requestId: id },
-};
-
-const TIMING_SHAPE: Shape = { totalMs: finite(0), unetMs: finite(0), decodeMs: finite(0), overheadPerStepMs: finite(), steps: integer(0) };
-
-const WORKER_SHAPES: Record<WorkerMessage['type'], Shape> = {
-  ready: { type: oneOf(['ready']) },
-  probed: {
-    type: oneOf(['probed']), requestId: id,
-    probes: listOf(shaped({ provider: oneOf(EXECUTION_PROVIDERS.filter((name) => name !== 'auto')), works: (value) => typeof value === 'boolean', detail: text(2000), ms: finite(0) }), 16),
-  },
-  loading: { type: oneOf(['loading']), jobId: id, component: oneOf(COMPONENTS) },
-  loaded: { type: oneOf(['loaded']), jobId: id, provider: oneOf(EXECUTION_PROVIDERS.filter((name) => name !== 'auto')), ms: finite(0), notices: strings },
-  step: { type: oneOf(['step']), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },
-  preview: { type: oneOf(['preview']), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
+const WORKER_SHAPES = {
+  ready: { type: literal('ready') },
+  probed: { type: literal('probed'), requestId: id, probes: listOf(providerProbe, 16) },
+  loading: { type: literal('loading'), jobId: id, component: oneOf(COMPONENTS) },
+  loaded: { type: literal('loaded'), jobId: id, provider: oneOf(CONCRETE_PROVIDERS), ms: finite(0), notices: strings },
+  step: { type: literal('step'), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },
+  preview: { type: literal('preview'), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
   image: {
-    type: oneOf(['image']), jobId: id, index: integer(), seed: seedText,
-    width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: shaped(SAFETY_SHAPE), modelHash: optional(text(64)), timing: shaped(TIMING_SHAPE),
+    type: literal('image'), jobId: id, index: integer(), seed: seedText,
+    width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: safetyDecision, modelHash: optional(text(64)), timing: imageTiming,
   },
-  withheld: { type: oneOf(['withheld']), jobId: id, index: integer(), seed: seedText, reason: text(2000) },
-  done: { type: oneOf(['done']), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },
-  cancelled: { type: oneOf(['cancelled']), jobId: id },
-  error: { type: oneOf(['error']), jobId: optional(id), code: oneOf(ERROR_CODES), message: text() },
+  withheld: { type: literal('withheld'), jobId: id, index: integer(), seed: seedText, reason: text(2000) },
+  done: { type: literal('done'), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },
+  cancelled: { type: literal('cancelled'), jobId: id },
+  error: { type: literal('error'), jobId: optional(id), code: oneOf(ERROR_CODES), message: text(MAX_MESSAGE_TEXT) },
 };
+export type WorkerMessage = InferMessage<typeof WORKER_SHAPES>;
 
 export function parseHostMessage(value: unknown): HostMessage {
-  return parseMessage<HostMessage>(value, HOST_SHAPES, 'host');
+  return parseMessage(value, HOST_SHAPES, 'host');
 }
 
 export function parseWorkerMessage(value: unknown): WorkerMessage {
-  return parseMessage<WorkerMessage>(value, WORKER_SHAPES, 'worker');
+  return parseMessage(value, WORKER_SHAPES, 'worker');
 }

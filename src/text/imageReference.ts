@@ -1,7 +1,6 @@
 import { commentSyntax } from './commentSyntax.ts';
 
-export type LinkStyle = 'auto' | 'markdown' | 'html' | 'comment' | 'none';
-export const LINK_STYLES: readonly LinkStyle[] = ['auto', 'markdown', 'html', 'comment', 'none'];
+import type { LinkStyle } from '../shared/names.ts';
 
 const MARKDOWN_LANGUAGES = new Set(['markdown', 'mdx', 'rmd', 'quarto']);
 const HTML_LANGUAGES = new Set(['html', 'vue', 'svelte', 'php', 'razor', 'handlebars', 'erb', 'jinja', 'astro']);

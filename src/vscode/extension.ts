@@ -19,7 +19,7 @@ import { downloadModel } from '../models/download.ts';
 import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
 import type { DownloadKind } from '../models/download.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
-import type { ProviderProbe } from '../engine/providerNames.ts';
+import type { ProviderProbe } from '../shared/names.ts';
 import { huggingFaceToken, moveTokenOutOfSettings, setHuggingFaceToken } from './huggingFaceToken.ts';
 
 let service: GenerationService | undefined;

@@ -1,6 +1,6 @@
 import { basename, dirname, relative } from 'node:path';
 import * as vscode from 'vscode';
-import { isEaselError, type EaselError } from '../engine/errors.ts';
+import { isEaselError, type EaselError } from '../shared/errors.ts';
 import { formatInfotext } from '../png/infotext.ts';
 import { writeImageIntoWorkspace } from '../png/outputPath.ts';
 import type { GalleryItem, PanelSettings, ProgressView } from '../protocol/panelMessages.ts';

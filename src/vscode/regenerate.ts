@@ -1,7 +1,8 @@
 import { basename } from 'node:path';
-import { isSamplerName } from '../engine/samplers/index.ts';
 import type { ImageMetadata } from '../png/readMetadata.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
+import { roundDimension, SETTING_CHECKS } from '../shared/generationSettings.ts';
+import { isSamplerName, KARRAS_SAMPLERS } from '../shared/names.ts';
 
 const SOURCE_NAMES: Record<string, string> = {
   easel: 'Easel', a1111: 'AUTOMATIC1111', comfyui: 'ComfyUI', invokeai: 'InvokeAI', novelai: 'NovelAI', fooocus: 'Fooocus', none: 'no tool',
@@ -16,7 +17,7 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
   const notes: string[] = [];
   const roundSize = (value: number | undefined, fallback: number, label: string) => {
     if (value === undefined) return fallback;
-    const rounded = Math.min(2048, Math.max(64, Math.round(value / 8) * 8));
+    const rounded = roundDimension(value);
     if (rounded !== value) notes.push(`${label} ${value} was rounded to ${rounded}.`);
     return rounded;
   };
@@ -26,8 +27,8 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
     negativePrompt: p.negativePrompt ?? '',
     sampler: p.sampler && isSamplerName(p.sampler) ? p.sampler : base.sampler,
     schedule: p.schedule ?? 'Automatic',
-    steps: p.steps !== undefined && p.steps >= 1 && p.steps <= 500 ? p.steps : base.steps,
-    cfgScale: p.cfgScale !== undefined && p.cfgScale <= 100 ? p.cfgScale : base.cfgScale,
+    steps: SETTING_CHECKS.steps(p.steps) ? p.steps : base.steps,
+    cfgScale: SETTING_CHECKS.cfgScale(p.cfgScale) ? p.cfgScale : base.cfgScale,
     width: roundSize(p.width, base.width, 'Width'),
     height: roundSize(p.height, base.height, 'Height'),
     seedMode: p.seed !== undefined ? 'fixed' : 'random',
@@ -37,6 +38,10 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
     // A1111 reads a missing "VAE Decoder" as Full.
     decoder: p.decoder ?? 'full',
   };
+  if (settings.schedule === 'Karras' && !KARRAS_SAMPLERS.includes(settings.sampler)) {
+    notes.push(`Schedule type Karras is not available for ${settings.sampler}; using Automatic.`);
+    settings.schedule = 'Automatic';
+  }
   if (metadata.source === 'none') notes.push('This PNG has no generation parameters.');
   else if (metadata.source !== 'easel') notes.push(`Read ${SOURCE_NAMES[metadata.source]} metadata.`);
   if (!p.sampler) notes.push(`No sampler Easel knows was recorded; using ${settings.sampler}.`);

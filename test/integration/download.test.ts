@@ -6,8 +6,9 @@ import { downloadModel, DOWNLOADS_FOLDER, modelFolderName } from '../../src/mode
 import { listModels } from '../../src/models/library.ts';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel } from '../../src/engine/modelSessions.ts';
-import { generate, validateParams } from '../../src/engine/pipeline.ts';
-import { isEaselError } from '../../src/engine/errors.ts';
+import { generate } from '../../src/engine/pipeline.ts';
+import { validateParams } from '../../src/engine/generationParams.ts';
+import { isEaselError } from '../../src/shared/errors.ts';
 import { FakeHub } from '../helpers/fakeHub.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
-import { generate, guidanceScaleEmbedding, validateParams } from '../../src/engine/pipeline.ts';
-import { parseSamplerName } from '../../src/engine/samplers/index.ts';
+import { generate, guidanceScaleEmbedding } from '../../src/engine/pipeline.ts';
+import { validateParams } from '../../src/engine/generationParams.ts';
+import { parseSamplerName } from '../../src/shared/names.ts';
 import { imageDifference, readCases, readRgb, REFERENCE_DIR } from '../helpers/referenceImage.ts';
 
 interface LcmCase {

@@ -4,8 +4,9 @@ import { cpSync, rmSync, writeFileSync, copyFileSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel } from '../../src/engine/modelSessions.ts';
-import { generate, validateParams } from '../../src/engine/pipeline.ts';
-import { isEaselError, type EaselErrorCode } from '../../src/engine/errors.ts';
+import { generate } from '../../src/engine/pipeline.ts';
+import { validateParams } from '../../src/engine/generationParams.ts';
+import { isEaselError, type EaselErrorCode } from '../../src/shared/errors.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
 let demo: string;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { candidateProviders, createSessionWithProvider, probeProviders } from '../../src/engine/providers.ts';
 import { fixtureModels } from '../helpers/fixtures.ts';
-import { isEaselError } from '../../src/engine/errors.ts';
+import { isEaselError } from '../../src/shared/errors.ts';
 
 test('the probe reports every candidate, and cpu always works', async () => {
   const probes = await probeProviders();

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectModelFolder, inspectTinyDecoderFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
-import { decodeWithTinyDecoder, generate, validateParams } from '../../src/engine/pipeline.ts';
-import { parseSamplerName } from '../../src/engine/samplers/index.ts';
+import { decodeWithTinyDecoder, generate } from '../../src/engine/pipeline.ts';
+import { validateParams } from '../../src/engine/generationParams.ts';
+import { parseSamplerName } from '../../src/shared/names.ts';
 import { loadTinyDecoder, type TinyDecoder } from '../../src/engine/tinyDecoder.ts';
 import { imageDifference, readCases, readRgb, REFERENCE_DIR } from '../helpers/referenceImage.ts';
 

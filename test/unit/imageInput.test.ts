@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { decodeImage, decodeMask, MAX_INPUT_PIXELS, sizeForImage } from '../../src/engine/imageInput.ts';
-import { isEaselError } from '../../src/engine/errors.ts';
+import { isEaselError } from '../../src/shared/errors.ts';
 import { buildChunk, PNG_SIGNATURE } from '../../src/png/chunks.ts';
 
 /** A valid PNG header claiming width × height, with a few bytes of image data. */

@@ -4,8 +4,9 @@ import {
   binaryMask, blendKnownRegion, imageToPixels, latentMask, samplePosterior, strengthBeginIndex,
 } from '../../src/engine/imageToImage.ts';
 import { createNoiseGenerator } from '../../src/engine/rng.ts';
-import { createSampler, DEFAULT_SCHEDULER_CONFIG, SAMPLER_NAMES } from '../../src/engine/samplers/index.ts';
-import { isEaselError } from '../../src/engine/errors.ts';
+import { createSampler, DEFAULT_SCHEDULER_CONFIG } from '../../src/engine/samplers/index.ts';
+import { SAMPLER_NAMES } from '../../src/shared/names.ts';
+import { isEaselError } from '../../src/shared/errors.ts';
 
 test('strength → first step as diffusers\' get_timesteps, in float64 (0.7 × 10 runs 7 steps, not 6)', () => {
   assert.equal(strengthBeginIndex(10, 0.7), 3);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNoiseGenerator, randn, type RngSource } from '../../src/engine/rng.ts';
+import { createNoiseGenerator, randn } from '../../src/engine/rng.ts';
+import type { RngSource } from '../../src/shared/names.ts';
 
 interface ReferenceCase {
   seed: number;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSampler, parseSchedulerConfig, type SamplerName } from '../../src/engine/samplers/index.ts';
+import { createSampler, parseSchedulerConfig } from '../../src/engine/samplers/index.ts';
+import type { SamplerName } from '../../src/shared/names.ts';
 import { createNoiseGenerator } from '../../src/engine/rng.ts';
 
 /**

@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  createSampler, DEFAULT_SCHEDULER_CONFIG, parseSamplerName, parseSchedulerConfig, type SamplerName,
-} from '../../src/engine/samplers/index.ts';
+import { createSampler, DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig } from '../../src/engine/samplers/index.ts';
+import { parseSamplerName, type SamplerName } from '../../src/shared/names.ts';
 import { alphasCumprod } from '../../src/engine/samplers/noiseSchedule.ts';
-import { isEaselError } from '../../src/engine/errors.ts';
+import { isEaselError } from '../../src/shared/errors.ts';
 
 interface ScheduleCase {
   sampler: SamplerName;
@@ -88,7 +87,7 @@ test('sampler names parse as A1111 writes them; unknown names and bad steps are 
   assert.equal(parseSamplerName('DPM++ 2M'), 'DPM++ 2M');
   assert.throws(() => parseSamplerName('DPM++ 9X'), (error) => isEaselError(error, 'INVALID_REQUEST') && /Choose one of/.test(error.message));
   for (const steps of [0, -3, 2.5]) {
-    assert.throws(() => createSampler('Euler', { config: DEFAULT_SCHEDULER_CONFIG, steps, schedule: 'Automatic' }), /at least 1/);
+    assert.throws(() => createSampler('Euler', { config: DEFAULT_SCHEDULER_CONFIG, steps, schedule: 'Automatic' }), /Steps must be a whole number from 1/);
   }
   assert.throws(() => createSampler('DDIM', { config: DEFAULT_SCHEDULER_CONFIG, steps: 10, schedule: 'Karras' }), /not available for DDIM/);
   assert.throws(() => createSampler('LCM', { config: DEFAULT_SCHEDULER_CONFIG, steps: 51, schedule: 'Automatic' }), /at most 50 steps/);

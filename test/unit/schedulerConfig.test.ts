@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  createSampler, parseSchedulerConfig, resolveSchedulerConfig, SAMPLER_CLASSES, SAMPLER_NAMES, type SamplerName,
-} from '../../src/engine/samplers/index.ts';
+import { createSampler, parseSchedulerConfig, resolveSchedulerConfig, SAMPLER_CLASSES } from '../../src/engine/samplers/index.ts';
+import { SAMPLER_NAMES, type SamplerName } from '../../src/shared/names.ts';
 
 // Stock scheduler_config.json files as the Hub ships them (runwayml/stable-diffusion-v1-5,
 // stabilityai/stable-diffusion-2-1, stabilityai/sd-turbo).

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 
 /** The checkpoint families Easel builds graphs for. */
 export type CheckpointFamily = 'SD 1.x' | 'SD 2.x';

@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 import { float16ToFloat32 } from '../float16.ts';
 
 /**

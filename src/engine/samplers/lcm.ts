@@ -1,4 +1,4 @@
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 import { alphaProductAt } from './noiseSchedule.ts';
 import type { Sampler, SamplerSetup } from './sampler.ts';
 import { addNoiseAtAlpha, clipSample, predictOriginalFromAlpha } from './sampler.ts';

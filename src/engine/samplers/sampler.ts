@@ -1,12 +1,6 @@
+import type { SamplerName, ScheduleType } from '../../shared/names.ts';
 import type { PredictionType, SchedulerConfig, SchedulerFile } from './schedulerConfig.ts';
 
-/** Sampler names as AUTOMATIC1111 writes them in infotext. */
-export const SAMPLER_NAMES = ['Euler a', 'Euler', 'DPM++ 2M', 'DDIM', 'PLMS', 'LCM'] as const;
-export type SamplerName = (typeof SAMPLER_NAMES)[number];
-
-/** A1111's "Schedule type": `Automatic` keeps the sampler's own spacing, `Karras` uses Karras sigmas. */
-export const SCHEDULE_TYPES = ['Automatic', 'Karras'] as const;
-export type ScheduleType = (typeof SCHEDULE_TYPES)[number];
 
 export interface SamplerOptions {
   /** The folder's scheduler_config.json keys; each sampler fills the rest with its diffusers class's defaults. */

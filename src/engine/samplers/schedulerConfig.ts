@@ -1,5 +1,5 @@
-import { EaselError } from '../errors.ts';
-import type { SamplerName } from './sampler.ts';
+import { EaselError } from '../../shared/errors.ts';
+import type { SamplerName } from '../../shared/names.ts';
 
 export type BetaSchedule = 'linear' | 'scaled_linear' | 'squaredcos_cap_v2';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';

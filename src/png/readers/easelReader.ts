@@ -1,5 +1,4 @@
-import { isEmphasisMode } from '../../engine/promptSyntax.ts';
-import { isSamplerName, isScheduleType } from '../../engine/samplers/index.ts';
+import { isEmphasisMode, isSamplerName, isScheduleType } from '../../shared/names.ts';
 import type { ImageParameters, SourceImage } from '../imageParameters.ts';
 import { EASEL_SCHEMA } from '../keywords.ts';
 import { isObject, numberField, parseJsonObject, seedField, stringField } from './jsonShape.ts';

@@ -1,5 +1,6 @@
 /** Small guards for reading JSON of unknown shape from other tools' metadata. */
-import { EaselError } from '../../engine/errors.ts';
+import { EaselError } from '../../shared/errors.ts';
+import { seedText } from '../../shared/generationSettings.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -64,7 +65,7 @@ export function numberField(object: JsonObject, key: string, options: { integer?
 export function seedField(object: JsonObject, key: string): string | undefined {
   const value = object[key];
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
-  if (typeof value === 'string' && /^\d{1,20}$/.test(value) && BigInt(value) < 1n << 64n) return value;
+  if (seedText(value)) return value;
   return undefined;
 }
 

@@ -1,4 +1,4 @@
-import type { SamplerName, ScheduleType } from '../../engine/samplers/sampler.ts';
+import type { SamplerName, ScheduleType } from '../../shared/names.ts';
 
 /** Other tools' sampler identifiers (ComfyUI, InvokeAI, NovelAI, Fooocus) mapped to A1111's names. */
 const SAMPLER_ALIASES: Record<string, { sampler: SamplerName; schedule?: ScheduleType }> = {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readSafetensorsHeader, readTensorAsFloat32 } from '../../../src/engine/checkpoint/safetensors.ts';
 import { detectFamily } from '../../../src/engine/checkpoint/family.ts';
 import { encodeSafetensorsHeader, writeSafetensors } from '../../../src/engine/checkpoint/safetensorsWriter.ts';
-import { isEaselError } from '../../../src/engine/errors.ts';
+import { isEaselError } from '../../../src/shared/errors.ts';
 import { temporaryFolder } from '../../helpers/fixtures.ts';
 
 const REFERENCE = 'test/reference/single_file';

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { isNeededFile, isSafeRepoPath } from '../../../src/models/hub.ts';
 import { stagedPath } from '../../../src/models/download.ts';
 import { headersForRedirect, retryDelayMs } from '../../../src/models/http.ts';
-import { isEaselError } from '../../../src/engine/errors.ts';
+import { isEaselError } from '../../../src/shared/errors.ts';
 
 const HOSTILE_PATHS = [
   'tokenizer/..\\..\\..\\x.json', // splits into two parts on "/", escapes on Windows

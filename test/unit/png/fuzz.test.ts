@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { readImageMetadata } from '../../../src/png/readMetadata.ts';
 import { encodePng } from '../../../src/png/writeMetadata.ts';
-import { isEaselError } from '../../../src/engine/errors.ts';
+import { isEaselError } from '../../../src/shared/errors.ts';
 import { buildChunk, readChunks } from '../../../src/png/chunks.ts';
 import { COMFY_DEFAULT_GRAPH, FOOOCUS_PARAMETERS, INVOKEAI_METADATA, NOVELAI_COMMENT, compressedITXt, iTXt, plainPng, tEXt, withChunks, zTXt } from '../../helpers/pngSamples.ts';
 import { hostileCorpus } from '../../helpers/hostilePngs.ts';

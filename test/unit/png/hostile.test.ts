@@ -11,7 +11,7 @@ import { DEFAULT_TEXT_LIMITS } from '../../../src/png/textChunks.ts';
 import { MAX_JSON_DEPTH } from '../../../src/png/readers/jsonShape.ts';
 import { deepJson, writeHugeTextChunkPng } from '../../helpers/hostilePngs.ts';
 import { encodePng } from '../../../src/png/writeMetadata.ts';
-import { isEaselError } from '../../../src/engine/errors.ts';
+import { isEaselError } from '../../../src/shared/errors.ts';
 import { COMFY_DEFAULT_GRAPH, iTXt, plainPng, tEXt, withChunks } from '../../helpers/pngSamples.ts';
 
 let png: Uint8Array;

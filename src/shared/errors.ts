@@ -1,20 +1,10 @@
 /** Every failure a user can act on carries a stable code and a sentence that names the file or setting. */
-export type EaselErrorCode =
-  | 'MODEL_INVALID'
-  | 'MODEL_NOT_FOUND'
-  | 'TOKENIZER_INVALID'
-  | 'INVALID_REQUEST'
-  | 'PROVIDER_UNAVAILABLE'
-  | 'OUT_OF_MEMORY'
-  | 'CANCELLED'
-  | 'INFERENCE_FAILED'
-  | 'WORKER_CRASHED'
-  | 'PROTOCOL_ERROR'
-  | 'OUTPUT_FAILED'
-  | 'PNG_INVALID'
-  | 'CHECKPOINT_INVALID'
-  | 'CHECKPOINT_UNSUPPORTED'
-  | 'IMAGE_INVALID';
+export const ERROR_CODES = [
+  'MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID', 'INVALID_REQUEST', 'PROVIDER_UNAVAILABLE', 'OUT_OF_MEMORY',
+  'CANCELLED', 'INFERENCE_FAILED', 'WORKER_CRASHED', 'PROTOCOL_ERROR', 'OUTPUT_FAILED', 'PNG_INVALID',
+  'CHECKPOINT_INVALID', 'CHECKPOINT_UNSUPPORTED', 'IMAGE_INVALID',
+] as const;
+export type EaselErrorCode = (typeof ERROR_CODES)[number];
 
 export class EaselError extends Error {
   constructor(readonly code: EaselErrorCode, message: string, options?: { cause?: unknown }) {
