@@ -12,7 +12,8 @@ import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
 import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
 import { EASEL_VERSION } from '../version.ts';
-import { parseHostMessage, type EditRequest, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { jobIdOf, parseHostMessage, requestProblem, type EditRequest, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { isRecord } from '../shared/schema.ts';
 
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
 
@@ -50,7 +51,10 @@ export class GenerationRuntime {
     try {
       message = parseHostMessage(raw);
     } catch (error) {
-      this.post({ type: 'error', code: 'PROTOCOL_ERROR', message: (error as Error).message });
+      // A rejected message that names a job ends that job; otherwise the host would wait for it forever.
+      const jobId = jobIdOf(raw);
+      const problem = isRecord(raw) && raw.type === 'generate' ? requestProblem(raw.request) : undefined;
+      this.post({ type: 'error', jobId, code: 'PROTOCOL_ERROR', message: problem ? `${(error as Error).message} ${problem}` : (error as Error).message });
       return;
     }
     switch (message.type) {

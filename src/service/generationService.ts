@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EaselError } from '../shared/errors.ts';
 import type { ProviderProbe } from '../shared/names.ts';
-import { parseWorkerMessage, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { parseWorkerMessage, requestProblem, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
 
 export interface GeneratedFile {
   index: number;
@@ -118,6 +118,13 @@ export class GenerationService {
   generate(request: GenerationRequest): GenerationJob {
     if (this.disposed) throw new EaselError('INVALID_REQUEST', 'The generation service has been shut down.');
     const job = new GenerationJob(request, this);
+    // Checked here, with the rules the worker applies, so a bad request fails at once with a sentence
+    // instead of being rejected by the worker as a malformed message.
+    const problem = requestProblem(request);
+    if (problem !== undefined) {
+      queueMicrotask(() => job.finish({ error: new EaselError('INVALID_REQUEST', problem) }));
+      return job;
+    }
     this.queue.push(job);
     queueMicrotask(() => {
       if (job.state === 'queued' && this.queue.includes(job)) job.emit('queued', { position: this.queue.indexOf(job) + (this.running ? 1 : 0) });

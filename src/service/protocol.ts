@@ -5,10 +5,10 @@
  */
 import type { LoadingComponent } from '../engine/modelFolder.ts';
 import { ERROR_CODES } from '../shared/errors.ts';
-import { SETTING_CHECKS, seedText } from '../shared/generationSettings.ts';
+import { SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
 import { CONCRETE_PROVIDERS, EXECUTION_PROVIDERS, providerProbe, SAFETY_CHECKER_MODES } from '../shared/names.ts';
 import {
-  boolean, bytes, finite, integer, listOf, literal, oneOf, optional, parseMessage, shaped, text, type Check, type Infer, type InferMessage,
+  boolean, bytes, finite, integer, isRecord, listOf, literal, oneOf, optional, parseMessage, shaped, text, type Check, type Infer, type InferMessage,
 } from '../shared/schema.ts';
 
 const MAX_MESSAGE_TEXT = 20_000;
@@ -106,4 +106,19 @@ export function parseHostMessage(value: unknown): HostMessage {
 
 export function parseWorkerMessage(value: unknown): WorkerMessage {
   return parseMessage(value, WORKER_SHAPES, 'worker');
+}
+
+/**
+ * Why a generation request would be rejected, as a sentence naming the setting (the shared rules
+ * first, so "Width must be a multiple of 8" rather than "malformed message"); undefined when it is valid.
+ */
+export function requestProblem(value: unknown): string | undefined {
+  if (generationRequest(value)) return undefined;
+  const [problem] = isRecord(value) ? settingsProblems(value) : [];
+  return problem?.message ?? 'The generation request is malformed (a model folder, a provider and a prompt of text are required; see the log).';
+}
+
+/** The job a message names, if it names one validly: a rejected message still ends its own job. */
+export function jobIdOf(value: unknown): string | undefined {
+  return isRecord(value) && id(value.jobId) ? value.jobId : undefined;
 }

@@ -3,7 +3,8 @@ import * as vscode from 'vscode';
 import { isEaselError, type EaselError } from '../shared/errors.ts';
 import { formatInfotext } from '../png/infotext.ts';
 import { writeImageIntoWorkspace } from '../png/outputPath.ts';
-import type { GalleryItem, PanelSettings, ProgressView } from '../protocol/panelMessages.ts';
+import { panelSettingsProblemInput, type GalleryItem, type PanelSettings, type ProgressView } from '../protocol/panelMessages.ts';
+import { settingsProblems } from '../shared/generationSettings.ts';
 import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
 import type { GenerationRequest } from '../service/protocol.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
@@ -108,6 +109,13 @@ export class GenerationController implements vscode.Disposable {
 
   /** Runs one generation and writes its images; resolves with what was saved (empty when it failed). */
   async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri): Promise<SavedImage[]> {
+    // Every entry point (panel, selection, regenerate) passes the shared rules before anything runs.
+    const [problem] = settingsProblems(panelSettingsProblemInput(settings));
+    if (problem) {
+      observer.finished('error', problem.message);
+      void vscode.window.showErrorMessage(`Easel: ${problem.message}`);
+      return [];
+    }
     const config = readConfiguration();
     if (!config.model) {
       observer.finished('error', 'No model selected.');

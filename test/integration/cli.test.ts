@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { imageDifference, readRgb } from '../helpers/referenceImage.ts';
+import { LIMITS } from '../../src/shared/generationSettings.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
 const REFERENCE = resolve(import.meta.dirname, '..', 'reference');
@@ -64,6 +65,8 @@ const BAD_INPUTS: Array<[string, string[], RegExp]> = [
   ['size not a multiple of 8', ['--width', '100'], /Width must be a multiple of 8/],
   ['steps below 1', ['--steps', '0'], /Steps must be a whole number/],
   ['bad seed', ['--seed', 'abc'], /--seed must be a whole number/],
+  ['prompt over the length limit', ['--prompt', 'x'.repeat(LIMITS.promptLength.max + 1)], /The prompt is 10001 characters long; the limit is 10000\./],
+  ['DDIM with Karras', ['--sampler', 'DDIM', '--schedule', 'karras'], /Karras is not available for DDIM/],
   ['unknown provider', ['--provider', 'tpu'], /Unknown --provider "tpu"/],
   ['missing model folder', ['--model', '/nonexistent/model'], /does not exist/],
   ['unknown option', ['--colour', 'red'], /Unknown option '--colour'/],

@@ -2,7 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenerationService } from '../../src/service/generationService.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
-import type { GenerationRequest } from '../../src/service/protocol.ts';
+import { GenerationRuntime } from '../../src/service/generationRuntime.ts';
+import type { GenerationRequest, WorkerMessage } from '../../src/service/protocol.ts';
+import { LIMITS } from '../../src/shared/generationSettings.ts';
 import { fixtureModels } from '../helpers/fixtures.ts';
 import { createService, record, settled } from '../helpers/service.ts';
 
@@ -142,9 +144,27 @@ test('a job whose model fails to load does not poison the queue', async () => {
   assert.equal((await good.result).images.length, 1);
 });
 
-test('invalid generation settings are refused by the worker with INVALID_REQUEST', async () => {
+test('invalid generation settings are refused before they reach the worker, with INVALID_REQUEST', { timeout: 60_000 }, async () => {
   const job = service().generate(demo({ width: 100 }));
   await assert.rejects(job.result, (error: Error & { code?: string }) => error.code === 'INVALID_REQUEST' && /multiple of 8/.test(error.message));
+});
+
+test('a prompt over the length limit ends its job with INVALID_REQUEST at once, and the queue moves on', { timeout: 60_000 }, async () => {
+  const generation = service();
+  const long = generation.generate(demo({ prompt: 'x'.repeat(LIMITS.promptLength.max + 1) }));
+  const good = generation.generate(demo());
+  await assert.rejects(long.result, (error: Error & { code?: string }) => error.code === 'INVALID_REQUEST' && /10001 characters long; the limit is 10000/.test(error.message));
+  assert.equal(long.state, 'failed');
+  assert.equal((await good.result).images.length, 1);
+});
+
+test('a generate message the worker rejects ends the job it names, with the reason', () => {
+  const posted: WorkerMessage[] = [];
+  const runtime = new GenerationRuntime((message) => posted.push(message));
+  runtime.handle({ type: 'generate', jobId: 'job7', request: { modelDir: models.demo, provider: 'cpu', prompt: 'x'.repeat(LIMITS.promptLength.max + 1) } });
+  runtime.handle({ type: 'generate', jobId: 'job 8; rm', request: {} });
+  assert.deepEqual(posted.map((message) => [message.type, 'jobId' in message ? message.jobId : undefined]), [['error', 'job7'], ['error', undefined]]);
+  assert.match((posted[0] as { message: string }).message, /Rejected malformed host "generate" message\. The prompt is 10001 characters long; the limit is 10000\./);
 });
 
 test('a malformed message to the worker is rejected, never acted on', async () => {
