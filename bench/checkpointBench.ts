@@ -17,7 +17,8 @@ import { SD15_CONFIG, type UNetConfig } from '../src/engine/checkpoint/ldmConfig
 import { writeSyntheticCheckpoint } from '../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { inspectModelFolder } from '../src/engine/modelFolder.ts';
 import { loadModel } from '../src/engine/modelSessions.ts';
-import { generate, validateParams } from '../src/engine/pipeline.ts';
+import { generate } from '../src/engine/pipeline.ts';
+import { validateParams } from '../src/engine/generationParams.ts';
 import { createSessionWithProvider } from '../src/engine/providers.ts';
 import { GraphBuilder } from '../src/engine/onnx/onnxWriter.ts';
 import { importCheckpoint } from '../src/models/checkpointImport.ts';

@@ -2,7 +2,7 @@ import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 
 import { basename, dirname, join, resolve } from 'node:path';
 import { buildGraphs, GRAPH_COMPONENTS, openCheckpoint, type CheckpointSource, type GraphComponent } from '../engine/checkpoint/buildGraphs.ts';
 import type { LayerOptions } from '../engine/checkpoint/layers.ts';
-import { EaselError } from '../engine/errors.ts';
+import { EaselError } from '../shared/errors.ts';
 import { sha256File } from '../engine/modelHash.ts';
 import { IMPORT_RECORD, readImportRecord, type ImportRecord } from '../engine/checkpoint/importRecord.ts';
 import { DEFAULT_SCHEDULER_CONFIG } from '../engine/samplers/schedulerConfig.ts';

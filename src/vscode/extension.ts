@@ -1,6 +1,6 @@
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { isEaselError } from '../engine/errors.ts';
+import { isEaselError } from '../shared/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { readImageMetadataFile } from '../png/readMetadata.ts';

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 import type { GraphBuilder } from '../onnx/onnxWriter.ts';
 import { unetKeyMap, vaeKeyMap } from './diffusersKeys.ts';
 import { detectFamily } from './family.ts';

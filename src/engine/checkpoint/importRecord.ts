@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 
 /** The file in an imported model's folder that says where its weights are; its presence marks an import. */
 export const IMPORT_RECORD = 'easel-import.json';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 import type { CheckpointFamily, LdmPrefixes } from './family.ts';
 import { parseMiniYaml, type YamlValue } from './miniYaml.ts';
 import type { WeightSource } from './weights.ts';

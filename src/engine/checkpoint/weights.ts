@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { EaselError } from '../errors.ts';
+import { EaselError } from '../../shared/errors.ts';
 import type { ExternalReference, GraphBuilder, OnnxDType } from '../onnx/onnxWriter.ts';
 import { ONNX_DATA_TYPE } from '../onnx/onnxWriter.ts';
 import type { SafetensorsDType, SafetensorsHeader, TensorEntry } from './safetensors.ts';
