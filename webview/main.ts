@@ -284,7 +284,8 @@ window.addEventListener('message', (event: MessageEvent) => {
   try {
     handle(parseHostToWebviewMessage(event.data));
   } catch (error) {
-    console.warn((error as Error).message);
+    // Never a silent no-op: say that something from the extension could not be shown.
+    showMessage(`Easel could not show an update from the extension: ${(error as Error).message}`, 'error');
   }
 });
 

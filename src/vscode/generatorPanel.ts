@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { DEFAULT_PANEL_SETTINGS, isPanelSettings, parseWebviewMessage, type HostToWebviewMessage, type PanelSettings, type WebviewMessage } from '../protocol/panelMessages.ts';
+import { DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type HostToWebviewMessage, type PanelSettings, type WebviewMessage } from '../protocol/panelMessages.ts';
 import type { GenerationController, JobObserver } from './generationController.ts';
 
 export const PANEL_VIEW_TYPE = 'easel.generator';
@@ -73,6 +73,16 @@ export class GeneratorPanel implements vscode.Disposable {
   }
 
   post(message: HostToWebviewMessage): void {
+    // The webview checks every message with the same shapes and drops what fails; check here first so
+    // a message it would reject is said out loud instead of silently doing nothing.
+    try {
+      parseHostToWebviewMessage(message);
+    } catch (error) {
+      const text = `Easel could not update the panel (${message.type}): ${(error as Error).message}`;
+      this.host.log.error(text);
+      void vscode.window.showErrorMessage(text);
+      return;
+    }
     if (!this.ready) {
       if (message.type !== 'preview' && message.type !== 'progress') this.pending.push(message);
       return;

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { ImageMetadata } from '../png/readMetadata.ts';
-import type { PanelSettings } from '../protocol/panelMessages.ts';
-import { roundDimension, SETTING_CHECKS } from '../shared/generationSettings.ts';
+import { PANEL_TEXT_LIMITS, type PanelSettings } from '../protocol/panelMessages.ts';
+import { LIMITS, roundDimension, SETTING_CHECKS } from '../shared/generationSettings.ts';
 import { isSamplerName, KARRAS_SAMPLERS } from '../shared/names.ts';
 
 const SOURCE_NAMES: Record<string, string> = {
@@ -21,10 +21,17 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
     if (rounded !== value) notes.push(`${label} ${value} was rounded to ${rounded}.`);
     return rounded;
   };
+  // A field longer than the panel takes is shortened with a note, never dropped with the whole message.
+  const promptField = (value: string | undefined, label: string) => {
+    const max = LIMITS.promptLength.max;
+    if (value === undefined || value.length <= max) return value ?? '';
+    notes.push(`The ${label} was ${value.length} characters long; only its first ${max} were kept (the limit for a prompt).`);
+    return value.slice(0, max);
+  };
   const settings: PanelSettings = {
     ...base,
-    prompt: p.prompt ?? '',
-    negativePrompt: p.negativePrompt ?? '',
+    prompt: promptField(p.prompt, 'prompt'),
+    negativePrompt: promptField(p.negativePrompt, 'negative prompt'),
     sampler: p.sampler && isSamplerName(p.sampler) ? p.sampler : base.sampler,
     schedule: p.schedule ?? 'Automatic',
     steps: SETTING_CHECKS.steps(p.steps) ? p.steps : base.steps,
@@ -53,5 +60,13 @@ export function settingsFromMetadata(metadata: ImageMetadata, base: PanelSetting
   if (p.emphasis && p.emphasis !== 'Original') notes.push(`The image used Emphasis: ${p.emphasis}; the panel applies (word:1.2) weights as A1111's default (Original), so bracketed words may come out differently.`);
   if (metadata.unmapped.length > 0) notes.push(`Not carried over: ${metadata.unmapped.join('; ')}.`);
   if (metadata.problems.length > 0) notes.push(`Problems reading the file: ${metadata.problems.join('; ')}.`);
-  return { settings, notes };
+  return { settings, notes: fitNotes(notes) };
+}
+
+/** Notes as the panel takes them: each within the note limit, and no more than the panel shows. */
+function fitNotes(notes: string[]): string[] {
+  const { note: maxLength, notes: maxCount } = PANEL_TEXT_LIMITS;
+  const fitted = notes.map((note) => (note.length <= maxLength ? note : `${note.slice(0, maxLength - 1)}…`));
+  if (fitted.length <= maxCount) return fitted;
+  return [...fitted.slice(0, maxCount - 1), `…and ${fitted.length - maxCount + 1} more.`];
 }

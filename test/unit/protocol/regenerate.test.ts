@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_PANEL_SETTINGS } from '../../../src/protocol/panelMessages.ts';
+import { DEFAULT_PANEL_SETTINGS, parseHostToWebviewMessage } from '../../../src/protocol/panelMessages.ts';
+import { LIMITS } from '../../../src/shared/generationSettings.ts';
 import type { ImageMetadata } from '../../../src/png/readMetadata.ts';
 import { settingsFromMetadata } from '../../../src/vscode/regenerate.ts';
 
@@ -42,4 +43,19 @@ test('Regenerate restores the decoder the image was made with; a missing "VAE De
   const base = { ...DEFAULT_PANEL_SETTINGS, decoder: 'tiny' as const };
   assert.equal(settingsFromMetadata(metadata({ source: 'easel', parameters: { prompt: 'x', decoder: 'tiny' } }), { ...base, decoder: 'full' }, { modelName: 'm' }).settings.decoder, 'tiny');
   assert.equal(settingsFromMetadata(metadata({ parameters: { prompt: 'x' } }), base, { modelName: 'm' }).settings.decoder, 'full');
+});
+
+test('fields longer than the panel takes are shortened with a note, so the fill message is never dropped', () => {
+  const long = 'a'.repeat(LIMITS.promptLength.max + 2000);
+  const { settings, notes } = settingsFromMetadata(metadata({
+    parameters: { prompt: long, negativePrompt: long },
+    unmapped: Array.from({ length: 300 }, (_, i) => `Key ${i}: ${'x'.repeat(50)}`),
+    problems: Array.from({ length: 150 }, (_, i) => `problem ${i}`),
+  }), DEFAULT_PANEL_SETTINGS, { modelName: 'm' });
+  assert.equal(settings.prompt.length, LIMITS.promptLength.max);
+  assert.equal(settings.negativePrompt.length, LIMITS.promptLength.max);
+  assert.match(notes.join(' '), /The prompt was 12000 characters long; only its first 10000 were kept/);
+  assert.match(notes.join(' '), /The negative prompt was 12000 characters long/);
+  // The message the host sends passes the webview's own check.
+  assert.equal(parseHostToWebviewMessage({ type: 'fill', settings, notes }).type, 'fill');
 });
