@@ -9,7 +9,7 @@ import type { ExecutionProvider } from '../shared/names.ts';
 export interface SessionTuning {
   /** `low`: no pre-packed weight copies (`session.disable_prepacking`), weights allocated outside the arena. */
   memory?: MemoryMode;
-  /** Flush denormal floats to zero (`session.set_denormal_as_zero`); default on (see bench/speedBench.ts). */
+  /** Flush denormal floats to zero (`session.set_denormal_as_zero`); off by default: no gain measured (bench/speedBench.ts). */
   denormalsAsZero?: boolean;
   /** Where optimized graphs are cached; no cache when absent. */
   cacheDir?: string;
@@ -18,7 +18,7 @@ export interface SessionTuning {
 /** ONNX Runtime's session config entries for a tuning, as the `extra` option spells them (`session.x`). */
 export function tuningConfig(tuning: SessionTuning): Record<string, string> {
   const config: Record<string, string> = {};
-  if (tuning.denormalsAsZero ?? true) config.set_denormal_as_zero = '1';
+  if (tuning.denormalsAsZero) config.set_denormal_as_zero = '1';
   if (tuning.memory === 'low') {
     config.disable_prepacking = '1';
     config.use_device_allocator_for_initializers = '1';
