@@ -12,7 +12,7 @@ export interface CuratedModel {
   weights: 'fp32' | 'fp16';
   approximateSize: string;
   license: string;
-  /** What the model's card recommends; the panel proposes it for this model. */
+  /** What the model's card recommends (steps, CFG, sampler, size); not yet proposed by the panel. */
   settings: { steps: number; cfgScale: number; sampler: 'Euler a' | 'Euler' | 'DPM++ 2M' | 'LCM'; size: number };
 }
 
