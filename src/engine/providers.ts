@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { EaselError } from '../shared/errors.ts';
@@ -13,6 +14,24 @@ export function candidateProviders(platform: NodeJS.Platform = process.platform)
     ? ['dml', 'webgpu', 'cuda']
     : platform === 'darwin' ? ['coreml', 'webgpu'] : ['cuda', 'webgpu'];
   return [...preference.filter((name) => offered.has(name)), 'cpu'];
+}
+
+/**
+ * What `auto` tries. On Linux, WebGPU runs on Vulkan, and without a GPU device node the only Vulkan
+ * adapter is a software one (Mesa's lavapipe, SwiftShader) — many times slower than the cpu provider —
+ * so `auto` passes webgpu over there; naming webgpu explicitly still uses it.
+ */
+export function autoProviders(platform: NodeJS.Platform = process.platform, gpuDevicePresent = hasGpuDevice): ExecutionProvider[] {
+  const candidates = candidateProviders(platform);
+  return platform === 'linux' && !gpuDevicePresent() ? candidates.filter((name) => name !== 'webgpu') : candidates;
+}
+
+/** DRM render nodes (Intel, AMD, virtio, NVIDIA's open driver), NVIDIA's proprietary node, WSL2's GPU. */
+function hasGpuDevice(): boolean {
+  const renderNode = (() => {
+    try { return readdirSync('/dev/dri').some((name) => name.startsWith('renderD')); } catch { return false; }
+  })();
+  return renderNode || existsSync('/dev/nvidia0') || existsSync('/dev/dxg');
 }
 
 export interface ProviderAttempt {
@@ -31,7 +50,7 @@ export async function createSessionWithProvider(
   tuning: SessionTuning = {},
   externalWeightsDir?: string,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[]; cached?: boolean }> {
-  const candidates = choice === 'auto' ? candidateProviders() : [choice];
+  const candidates = choice === 'auto' ? autoProviders() : [choice];
   const attempts: ProviderAttempt[] = [];
   // An imported checkpoint's graph points into the .safetensors file where it lies. ONNX Runtime
   // resolves external data only inside the model's own folder, unless the model comes from memory

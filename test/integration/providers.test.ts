@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { candidateProviders, createSessionWithProvider, probeProviders } from '../../src/engine/providers.ts';
+import { autoProviders, candidateProviders, createSessionWithProvider, probeProviders } from '../../src/engine/providers.ts';
 import { fixtureModels } from '../helpers/fixtures.ts';
 import { isEaselError } from '../../src/shared/errors.ts';
 
@@ -15,11 +15,20 @@ test('the probe reports every candidate, and cpu always works', async () => {
 test('auto falls back to cpu and says why the others were passed over', async () => {
   const { demo } = await fixtureModels();
   const { session, provider, attempts } = await createSessionWithProvider(`${demo}/unet/model.onnx`, 'auto');
-  const working = (await probeProviders()).find((probe) => probe.works)!;
+  const auto = autoProviders();
+  const working = (await probeProviders()).find((probe) => probe.works && auto.includes(probe.provider))!;
   assert.equal(provider, working.provider);
   assert.equal(attempts.at(-1)!.provider, provider);
   for (const attempt of attempts.slice(0, -1)) assert.ok(attempt.error, `${attempt.provider} failure is explained`);
   await session.release();
+});
+
+test('auto passes webgpu over on Linux without a GPU device (a software Vulkan adapter), but not elsewhere', () => {
+  const offersWebgpu = candidateProviders('linux').includes('webgpu');
+  assert.equal(autoProviders('linux', () => false).includes('webgpu'), false);
+  assert.equal(autoProviders('linux', () => true).includes('webgpu'), offersWebgpu);
+  assert.deepEqual(autoProviders('win32', () => false), candidateProviders('win32'));
+  assert.equal(autoProviders('linux', () => false).at(-1), 'cpu');
 });
 
 test('an explicit provider that this build lacks is refused with the setting named', async () => {
