@@ -2,10 +2,11 @@ import {
   provideVSCodeDesignSystem, vsCodeButton, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodeProgressRing, vsCodeRadio, vsCodeRadioGroup, vsCodeTextArea, vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
 import {
-  isPanelSettings, panelSettingsProblemInput, parseHostToWebviewMessage, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelSettings, type WebviewMessage,
+  isPanelSettings, panelSettingsProblemInput, parseHostToWebviewMessage, type EditImageView, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelEdit, type PanelSettings, type WebviewMessage,
 } from '../src/protocol/panelMessages.ts';
 import { settingsProblems } from '../src/shared/generationSettings.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/shared/names.ts';
+import { DEFAULT_STRENGTH, MAX_MASK_BLUR, PANEL_MASK_BLUR, sizeForImage } from '../src/engine/editLimits.ts';
 
 provideVSCodeDesignSystem().register(
   vsCodeButton(), vsCodeDivider(), vsCodeDropdown(), vsCodeOption(), vsCodeProgressRing(), vsCodeRadio(), vsCodeRadioGroup(), vsCodeTextArea(), vsCodeTextField(),
@@ -87,6 +88,28 @@ const message = element('div', { id: 'message', class: 'message', 'aria-live': '
 const preview = element('canvas', { id: 'preview', class: 'preview', width: '64', height: '64', hidden: '' });
 const gallery = element('div', { id: 'gallery', class: 'gallery' });
 
+// Edit with Easel…: the init image, a mask painter over it (white = repaint), strength and mask blur.
+const editName = element('span', { id: 'edit-name', class: 'file-name' });
+const editClear = element('vscode-button', { id: 'edit-clear', appearance: 'icon', title: 'Stop editing (generate from text)', 'aria-label': 'Stop editing' }, [icon('close')]);
+const editImage = element('img', { id: 'edit-image', alt: 'Init image' });
+const maskCanvas = element('canvas', { id: 'mask-canvas', class: 'mask-canvas', width: '8', height: '8' });
+const brush = element('input', { id: 'brush-size', type: 'range', min: '2', max: '256', value: '32', 'aria-label': 'Brush size' });
+const paintButton = element('vscode-button', { id: 'mask-paint', appearance: 'primary', title: 'Paint the region to repaint' }, [icon('edit'), ' Paint']);
+const eraseButton = element('vscode-button', { id: 'mask-erase', appearance: 'secondary', title: 'Erase the mask' }, [icon('eraser'), ' Erase']);
+const invertButton = element('vscode-button', { id: 'mask-invert', appearance: 'secondary' }, [icon('arrow-swap'), ' Invert']);
+const clearButton = element('vscode-button', { id: 'mask-clear', appearance: 'secondary' }, [icon('clear-all'), ' Clear']);
+const strength = element('input', { id: 'strength', type: 'range', min: '0', max: '1', step: '0.01', value: String(DEFAULT_STRENGTH), 'aria-label': 'Denoising strength' });
+const strengthValue = element('span', { id: 'strength-value' }, [String(DEFAULT_STRENGTH)]);
+const maskBlur = field('mask-blur', 'Mask blur (px)', String(PANEL_MASK_BLUR), { size: '4' });
+const editNote = element('div', { id: 'edit-note', class: 'notice' });
+const editSection = element('section', { id: 'edit', class: 'edit', hidden: '' }, [
+  element('div', { class: 'row' }, [icon('file-media'), ' Editing ', editName, editClear]),
+  element('div', { class: 'canvas-stack' }, [editImage, maskCanvas]),
+  element('div', { class: 'row mask-tools' }, [paintButton, eraseButton, invertButton, clearButton, element('label', { for: 'brush-size' }, ['Brush']), brush]),
+  element('div', { class: 'row' }, [element('label', { for: 'strength' }, ['Denoising strength']), strength, strengthValue, maskBlur]),
+  editNote,
+]);
+
 app.append(
   element('header', { class: 'header' }, [element('h2', {}, ['Generate Image']), element('div', { class: 'header-actions' }, [modelButton])]),
   statusLine,
@@ -96,6 +119,7 @@ app.append(
   element('div', { class: 'row' }, [element('div', { class: 'labelled' }, [element('label', { for: 'sampler' }, ['Sampler']), sampler]), element('div', { class: 'labelled' }, [element('label', { for: 'schedule' }, ['Schedule']), schedule]), steps, cfg]),
   element('div', { class: 'row' }, [element('div', { class: 'labelled' }, [element('label', { for: 'size-preset' }, ['Size']), sizePreset]), width, height, batch]),
   element('div', { class: 'row seed-row' }, [seedMode, seed, reuseSeed]),
+  editSection,
   element('div', { class: 'row actions' }, [generate, cancel]),
   progressBar,
   progressText,
@@ -184,12 +208,116 @@ function startGeneration(): void {
     showMessage('Write a prompt first.', 'error');
     return;
   }
+  const edit = readEdit(settings);
+  if (typeof edit === 'string') {
+    showMessage(edit, 'error');
+    return;
+  }
   state.settings = settings;
   persist();
   showMessage('');
   setProgress(0, 'Starting…');
   setBusy(true);
-  vscode.postMessage({ type: 'generate', settings });
+  vscode.postMessage({ type: 'generate', settings, ...(edit ? { edit } : {}) });
+}
+
+let editing = false;
+let maskPainted = false;
+let erasing = false;
+
+function readEdit(settings: PanelSettings): PanelEdit | undefined | string {
+  if (!editing) return undefined;
+  const blur = Number(valueOf(maskBlur));
+  if (!Number.isInteger(blur) || blur < 0 || blur > MAX_MASK_BLUR) return `Mask blur must be a whole number of pixels from 0 to ${MAX_MASK_BLUR}.`;
+  return { strength: Number((strength as HTMLInputElement).value), maskBlur: blur, ...(maskPainted ? { mask: exportMask(settings.width, settings.height) } : {}) };
+}
+
+/** The painted mask at the job's size: white where painted on black, as a PNG data URL. */
+function exportMask(widthPx: number, heightPx: number): string {
+  const out = element('canvas', { width: String(widthPx), height: String(heightPx) });
+  const context = out.getContext('2d')!;
+  context.fillStyle = '#000';
+  context.fillRect(0, 0, widthPx, heightPx);
+  context.drawImage(maskCanvas as HTMLCanvasElement, 0, 0, widthPx, heightPx);
+  return out.toDataURL('image/png');
+}
+
+function sizeNote(): void {
+  const image = editImage as HTMLImageElement;
+  if (!editing || !image.naturalWidth) return;
+  const [w, h] = [Number(valueOf(width)), Number(valueOf(height))];
+  const resized = w !== image.naturalWidth || h !== image.naturalHeight;
+  editNote.textContent = `${resized ? `The image is ${image.naturalWidth}×${image.naturalHeight}; it is resized to ${w}×${h}. ` : ''}`
+    + `${maskPainted ? 'Inpainting: the painted region is repainted — an inpainting model uses the mask directly, any other model blends the rest back at every step.' : 'img2img: paint a mask to repaint only part of the image.'}`;
+}
+
+function showEditImage(view: EditImageView | undefined): void {
+  editing = view !== undefined;
+  editSection.toggleAttribute('hidden', !editing);
+  maskPainted = false;
+  if (!view) return;
+  editName.textContent = view.name;
+  (strength as HTMLInputElement).value = String(view.strength ?? DEFAULT_STRENGTH);
+  strengthValue.textContent = (strength as HTMLInputElement).value;
+  setValue(maskBlur, String(view.maskBlur ?? PANEL_MASK_BLUR));
+  const image = editImage as HTMLImageElement;
+  image.onload = () => {
+    const canvas = maskCanvas as HTMLCanvasElement;
+    canvas.width = image.naturalWidth;
+    canvas.height = image.naturalHeight;
+    if (view.fitSize) {
+      const size = sizeForImage(image.naturalWidth, image.naturalHeight, 2048);
+      setValue(width, String(Math.max(64, size.width)));
+      setValue(height, String(Math.max(64, size.height)));
+      setValue(sizePreset, presetLabel(size.width, size.height));
+      settingsChanged();
+    }
+    if (view.mask) loadMask(view.mask);
+    sizeNote();
+  };
+  image.onerror = () => showMessage(`${view.name} cannot be shown here; Generate still reads it (and says if it cannot).`, 'error');
+  image.src = view.dataUrl;
+}
+
+/** A stored mask (white = repaint) back onto the painter, as alpha. */
+function loadMask(dataUrl: string): void {
+  const mask = new Image();
+  mask.onload = () => {
+    const canvas = maskCanvas as HTMLCanvasElement;
+    const context = canvas.getContext('2d')!;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.drawImage(mask, 0, 0, canvas.width, canvas.height);
+    const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+    for (let i = 0; i < pixels.data.length; i += 4) {
+      pixels.data[i + 3] = pixels.data[i];
+      pixels.data[i] = pixels.data[i + 1] = pixels.data[i + 2] = 255;
+    }
+    context.putImageData(pixels, 0, 0);
+    maskPainted = true;
+    sizeNote();
+  };
+  mask.src = dataUrl;
+}
+
+function paintAt(event: PointerEvent): void {
+  const canvas = maskCanvas as HTMLCanvasElement;
+  const box = canvas.getBoundingClientRect();
+  const scale = canvas.width / box.width;
+  const x = (event.clientX - box.left) * scale;
+  const y = (event.clientY - box.top) * scale;
+  const context = canvas.getContext('2d')!;
+  context.globalCompositeOperation = erasing ? 'destination-out' : 'source-over';
+  context.fillStyle = '#fff';
+  context.beginPath();
+  context.arc(x, y, (Number((brush as HTMLInputElement).value) / 2) * scale, 0, Math.PI * 2);
+  context.fill();
+  if (!erasing) maskPainted = true;
+}
+
+function setTool(erase: boolean): void {
+  erasing = erase;
+  paintButton.setAttribute('appearance', erase ? 'secondary' : 'primary');
+  eraseButton.setAttribute('appearance', erase ? 'primary' : 'secondary');
 }
 
 function setProgress(fraction: number, text: string): void {
@@ -248,6 +376,9 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       break;
     case 'model':
       statusLine.textContent = messageFromHost.statusLine;
+      break;
+    case 'editImage':
+      showEditImage(messageFromHost.image);
       break;
     case 'fill':
       applySettings(messageFromHost.settings);
@@ -313,6 +444,41 @@ document.addEventListener('keydown', (event) => {
     if (!generate.hasAttribute('disabled')) startGeneration();
   }
 });
+
+maskCanvas.addEventListener('pointerdown', (event) => {
+  maskCanvas.setPointerCapture(event.pointerId);
+  paintAt(event);
+});
+maskCanvas.addEventListener('pointermove', (event) => {
+  if (maskCanvas.hasPointerCapture(event.pointerId)) paintAt(event);
+});
+maskCanvas.addEventListener('pointerup', () => sizeNote());
+paintButton.addEventListener('click', () => setTool(false));
+eraseButton.addEventListener('click', () => setTool(true));
+invertButton.addEventListener('click', () => {
+  const canvas = maskCanvas as HTMLCanvasElement;
+  const context = canvas.getContext('2d')!;
+  const pixels = context.getImageData(0, 0, canvas.width, canvas.height);
+  for (let i = 0; i < pixels.data.length; i += 4) {
+    pixels.data[i] = pixels.data[i + 1] = pixels.data[i + 2] = 255;
+    pixels.data[i + 3] = 255 - pixels.data[i + 3];
+  }
+  context.putImageData(pixels, 0, 0);
+  maskPainted = true;
+  sizeNote();
+});
+clearButton.addEventListener('click', () => {
+  const canvas = maskCanvas as HTMLCanvasElement;
+  canvas.getContext('2d')!.clearRect(0, 0, canvas.width, canvas.height);
+  maskPainted = false;
+  sizeNote();
+});
+strength.addEventListener('input', () => (strengthValue.textContent = (strength as HTMLInputElement).value));
+editClear.addEventListener('click', () => {
+  showEditImage(undefined);
+  vscode.postMessage({ type: 'clearEdit' });
+});
+for (const node of [width, height]) node.addEventListener('change', sizeNote);
 
 renderGallery();
 vscode.postMessage({ type: 'ready' });

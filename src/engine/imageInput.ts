@@ -1,6 +1,7 @@
 import sharp, { type Metadata, type OutputInfo, type Sharp } from 'sharp';
 import { EaselError } from '../shared/errors.ts';
 import { MAX_INPUT_BYTES } from '../shared/generationSettings.ts';
+import { sizeForImage } from './editLimits.ts';
 
 /** 8-bit RGB, row-major. */
 export interface RgbImage {
@@ -111,12 +112,6 @@ export async function blurMask(mask: GrayImage, radius: number): Promise<GrayIma
   return { width: mask.width, height: mask.height, gray: new Uint8Array(data.buffer, data.byteOffset, mask.width * mask.height) };
 }
 
-/** The image size diffusers uses when none is given: the input's, rounded down to a multiple of 8. */
-export function sizeForImage(width: number, height: number, maxDimension: number): { width: number; height: number } {
-  const fit = Math.min(1, maxDimension / Math.max(width, height));
-  const round = (value: number) => Math.max(8, Math.floor((value * fit) / 8) * 8);
-  return { width: round(width), height: round(height) };
-}
 
 /**
  * An edit's images from their encoded bytes, fitted to the job: the size asked for, else the init image's

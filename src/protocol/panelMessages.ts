@@ -3,7 +3,7 @@
  * they receive; the host never trusts a path or value from the webview without checking it. The
  * types are derived from the shapes that validate them.
  */
-import { DEFAULTS, SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
+import { DEFAULTS, MAX_INPUT_BYTES, SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
 import {
   boolean, finite, integer, listOf, literal, oneOf, optional, parseMessage, refine, shaped, text, type Check, type Infer, type InferMessage,
 } from '../shared/schema.ts';
@@ -48,9 +48,36 @@ export const IMAGE_ACTIONS = ['open', 'reveal', 'copyMarkdown', 'copyParameters'
 export type ImageAction = (typeof IMAGE_ACTIONS)[number];
 const imageId: Check<string> = (value): value is string => typeof value === 'string' && /^img-[0-9]{1,9}$/.test(value);
 
+/** Init images up to MAX_INPUT_BYTES travel as data URLs (base64: 4/3 of the bytes). */
+const MAX_DATA_URL = Math.ceil((MAX_INPUT_BYTES * 4) / 3) + 64;
+const imageDataUrl: Check<string> = (value): value is string => typeof value === 'string' && value.length <= MAX_DATA_URL && /^data:image\/(png|jpeg|webp);base64,[A-Za-z0-9+/]*={0,2}$/.test(value);
+const pngDataUrl: Check<string> = (value): value is string => imageDataUrl(value) && value.startsWith('data:image/png;base64,');
+
+/** The panel's edit controls when an init image is loaded; the image itself stays with the host. */
+const panelEdit = shaped({
+  strength: SETTING_CHECKS.strength,
+  maskBlur: SETTING_CHECKS.maskBlur,
+  /** The painted mask at the job's size as a PNG data URL (white = repaint); absent when nothing is painted. */
+  mask: optional(pngDataUrl),
+});
+export type PanelEdit = Infer<typeof panelEdit>;
+
+/** The init image shown in the panel (a data URL of the file as it is), with what Regenerate restores. */
+const editImageView = shaped({
+  dataUrl: imageDataUrl,
+  name: text(4096),
+  mask: optional(pngDataUrl),
+  strength: optional(SETTING_CHECKS.strength),
+  maskBlur: optional(SETTING_CHECKS.maskBlur),
+  /** Set width and height from the image (a new edit); Regenerate keeps the recorded size. */
+  fitSize: boolean,
+});
+export type EditImageView = Infer<typeof editImageView>;
+
 const WEBVIEW_SHAPES = {
   ready: { type: literal('ready') },
-  generate: { type: literal('generate'), settings: isPanelSettings },
+  generate: { type: literal('generate'), settings: isPanelSettings, edit: optional(panelEdit) },
+  clearEdit: { type: literal('clearEdit') },
   cancel: { type: literal('cancel') },
   selectModel: { type: literal('selectModel') },
   settingsChanged: { type: literal('settingsChanged'), settings: isPanelSettings },
@@ -80,6 +107,7 @@ export const PANEL_TEXT_LIMITS = { note: 1000, notes: 100, message: 2000, status
 const HOST_SHAPES = {
   init: { type: literal('init'), settings: isPanelSettings, modelName: text(500), provider: text(50), trusted: boolean, statusLine: text(PANEL_TEXT_LIMITS.statusLine), gallery: listOf(galleryItem) },
   fill: { type: literal('fill'), settings: isPanelSettings, notes: listOf(text(PANEL_TEXT_LIMITS.note), PANEL_TEXT_LIMITS.notes) },
+  editImage: { type: literal('editImage'), image: optional(editImageView) },
   busy: { type: literal('busy'), busy: boolean },
   progress: { type: literal('progress'), progress: progressView },
   preview: { type: literal('preview'), width: integer(1, 1024), height: integer(1, 1024), rgbaBase64: text(8 * 1024 * 1024) },

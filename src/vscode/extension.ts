@@ -11,6 +11,8 @@ import { stripCommentSyntax } from '../text/commentText.ts';
 import { imageReference } from '../text/imageReference.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
 import { GenerationController, relativeToDocument } from './generationController.ts';
+import { readEditableImage, restoreEdit } from './editImage.ts';
+import { DEFAULT_STRENGTH, EDITABLE_EXTENSIONS, PANEL_MASK_BLUR } from '../engine/editLimits.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
 import { settingsFromMetadata } from './regenerate.ts';
 import { listModels } from '../models/library.ts';
@@ -131,8 +133,33 @@ export function activate(context: vscode.ExtensionContext): void {
       const panel = showPanel();
       const base = { ...config.defaults, ...panel.currentSettings };
       const { settings, notes } = settingsFromMetadata(metadata, base, { modelName: config.model ? basename(config.model) : '(none)', modelHash: await currentModelHash() });
+      notes.push(...await restoreEdit(metadata.parameters, uri, panel));
       panel.fill(settings, notes);
       log.info(`Regenerate from ${uri.fsPath}: ${metadata.source} metadata. ${notes.join(' ')}`);
+    }),
+    vscode.commands.registerCommand('easel.editImage', async (target?: vscode.Uri) => {
+      let uri = target instanceof vscode.Uri ? target : undefined;
+      if (!uri) {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { Images: EDITABLE_EXTENSIONS.map((extension) => extension.slice(1)) }, openLabel: 'Edit with Easel' });
+        uri = picked?.[0];
+      }
+      if (!uri) return;
+      let source;
+      try {
+        source = await readEditableImage(uri);
+      } catch (error) {
+        void vscode.window.showErrorMessage(`Easel cannot edit ${basename(uri.fsPath)}: ${(error as Error).message}`);
+        return;
+      }
+      const panel = showPanel();
+      const metadata = /\.png$/i.test(uri.fsPath) ? await readImageMetadataFile(uri.fsPath).catch(() => undefined) : undefined;
+      if (metadata && metadata.source !== 'none') {
+        const config = readConfiguration();
+        const { settings, notes } = settingsFromMetadata(metadata, { ...config.defaults, ...panel.currentSettings }, { modelName: config.model ? basename(config.model) : '(none)', modelHash: await currentModelHash() });
+        panel.fill(settings, [`Editing ${source.path}; its settings are filled in.`, ...notes]);
+      }
+      panel.setEditImage(source, { strength: DEFAULT_STRENGTH, maskBlur: PANEL_MASK_BLUR, fitSize: true });
+      log.info(`Edit ${source.path} (${source.bytes.length} bytes).`);
     }),
     vscode.commands.registerCommand('easel.selectModel', async () => {
       const picked = await pickModel(modelsDir(context), await providerSummary(context, service!));

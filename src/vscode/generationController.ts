@@ -6,7 +6,7 @@ import { writeImageIntoWorkspace } from '../png/outputPath.ts';
 import { panelSettingsProblemInput, type GalleryItem, type PanelSettings, type ProgressView } from '../protocol/panelMessages.ts';
 import { settingsProblems } from '../shared/generationSettings.ts';
 import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
-import type { GenerationRequest } from '../service/protocol.ts';
+import type { EditRequest, GenerationRequest } from '../service/protocol.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
 import { findTinyDecoder } from '../models/library.ts';
 import { checkPrompt } from '../safety/promptFilter.ts';
@@ -108,7 +108,7 @@ export class GenerationController implements vscode.Disposable {
   }
 
   /** Runs one generation and writes its images; resolves with what was saved (empty when it failed). */
-  async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri): Promise<SavedImage[]> {
+  async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri, edit?: EditRequest): Promise<SavedImage[]> {
     // Every entry point (panel, selection, regenerate) passes the shared rules before anything runs.
     const [problem] = settingsProblems(panelSettingsProblemInput(settings));
     if (problem) {
@@ -179,11 +179,12 @@ export class GenerationController implements vscode.Disposable {
       previewEvery: config.previewEvery,
       provenance: config.provenance,
       safetyChecker: config.safety.checker,
+      edit,
     };
     const job = this.service.generate(request);
     this.current = job;
     void vscode.commands.executeCommand('setContext', 'easel.generating', true);
-    this.log.info(`Generating "${settings.prompt.slice(0, 80)}" with ${settings.sampler}, ${settings.steps} steps, ${settings.width}×${settings.height}.`);
+    this.log.info(`Generating "${settings.prompt.slice(0, 80)}" with ${settings.sampler}, ${settings.steps} steps, ${settings.width}×${settings.height}${edit ? `, from ${edit.imagePath} at strength ${edit.strength}${edit.mask ? ' with a mask' : ''}` : ''}.`);
     const saved: SavedImage[] = [];
     const writes: Array<Promise<void>> = [];
     job.on('queued', ({ position }) => observer.progress({ phase: 'queued', text: `Waiting: ${position} ahead in the queue` }));

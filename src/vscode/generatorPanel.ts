@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import { DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type HostToWebviewMessage, type PanelSettings, type WebviewMessage } from '../protocol/panelMessages.ts';
+import {
+  DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type EditImageView, type HostToWebviewMessage, type PanelEdit, type PanelSettings, type WebviewMessage,
+} from '../protocol/panelMessages.ts';
+import type { EditRequest } from '../service/protocol.ts';
 import type { GenerationController, JobObserver } from './generationController.ts';
 
 export const PANEL_VIEW_TYPE = 'easel.generator';
@@ -20,6 +23,8 @@ export class GeneratorPanel implements vscode.Disposable {
   private settings: PanelSettings;
   private ready = false;
   private readonly pending: HostToWebviewMessage[] = [];
+  /** The init image of an edit: its bytes stay here; the webview shows a copy and sends back only the mask. */
+  private editSource?: { bytes: Uint8Array; path: string; uri: vscode.Uri };
 
   static show(context: vscode.ExtensionContext, host: PanelHost): GeneratorPanel {
     if (GeneratorPanel.current) {
@@ -96,6 +101,18 @@ export class GeneratorPanel implements vscode.Disposable {
     this.post({ type: 'fill', settings, notes });
   }
 
+  /** Makes an image the init image (Edit with Easel…, Regenerate of an edit); `view` says what the webview shows. */
+  setEditImage(source: { bytes: Uint8Array; path: string; uri: vscode.Uri }, view: Omit<EditImageView, 'dataUrl' | 'name'>): void {
+    this.editSource = source;
+    const mime = /\.png$/i.test(source.path) ? 'image/png' : /\.webp$/i.test(source.path) ? 'image/webp' : 'image/jpeg';
+    this.post({ type: 'editImage', image: { dataUrl: `data:${mime};base64,${Buffer.from(source.bytes).toString('base64')}`, name: source.path, ...view } });
+  }
+
+  clearEditImage(): void {
+    this.editSource = undefined;
+    this.post({ type: 'editImage' });
+  }
+
   refreshModel(): void {
     this.post({ type: 'model', ...this.host.statusLine() });
   }
@@ -136,7 +153,10 @@ export class GeneratorPanel implements vscode.Disposable {
           return;
         }
         this.post({ type: 'busy', busy: true });
-        await this.host.controller.run(message.settings, this.observer());
+        await this.host.controller.run(message.settings, this.observer(), this.editSource?.uri, this.editRequest(message.edit));
+        break;
+      case 'clearEdit':
+        this.editSource = undefined;
         break;
       case 'cancel':
         this.host.controller.cancel();
@@ -148,6 +168,17 @@ export class GeneratorPanel implements vscode.Disposable {
         await this.host.onImageAction(message, this);
         break;
     }
+  }
+
+  /** The worker's edit request: the init image's bytes and workspace path, the painted mask, strength and blur. */
+  private editRequest(edit: PanelEdit | undefined): EditRequest | undefined {
+    const source = this.editSource;
+    if (!source || !edit) return undefined;
+    const mask = edit.mask ? Buffer.from(edit.mask.slice(edit.mask.indexOf(',') + 1), 'base64') : undefined;
+    return {
+      image: source.bytes.slice().buffer as ArrayBuffer, imagePath: source.path, strength: edit.strength, maskBlur: edit.maskBlur,
+      ...(mask ? { mask: mask.buffer.slice(mask.byteOffset, mask.byteOffset + mask.byteLength) as ArrayBuffer, maskPath: '(painted in the panel)' } : {}),
+    };
   }
 
   private html(): string {

@@ -96,6 +96,18 @@ async function openFile(name: string): Promise<void> {
   await page.keyboard.press('Enter');
 }
 
+/** Opens a file (the explorer reveals it), right-clicks its row and runs a context-menu entry. */
+async function explorerCommand(fileName: string, label: string): Promise<void> {
+  await openFile(fileName);
+  const row = page.locator('.explorer-viewlet .monaco-list-row', { hasText: fileName }).first();
+  await row.waitFor({ timeout: 30_000 });
+  await row.click({ button: 'right' });
+  const menuItem = page.locator('.context-view .action-menu-item', { hasText: label });
+  await menuItem.hover();
+  await page.keyboard.press('Enter');
+  await page.locator('.context-view .action-menu-item').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => menuItem.click());
+}
+
 before(async () => {
   if (skip) return;
   ensureCodeServer();
@@ -186,14 +198,7 @@ test('select a comment → "Generate Image from Selection" → image written and
 
 test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled → Generate → identical pixels', { skip, timeout: 240_000 }, flow('3-regenerate-from-png', async () => {
   const [original] = pngsIn(join(workspace, OUTPUT)).filter((name) => name.includes('-1234-'));
-  await openFile(original);
-  const row = page.locator('.explorer-viewlet .monaco-list-row', { hasText: original }).first();
-  await row.waitFor({ timeout: 30_000 });
-  await row.click({ button: 'right' });
-  const menuItem = page.locator('.context-view .action-menu-item', { hasText: 'Regenerate from PNG Metadata' });
-  await menuItem.hover();
-  await page.keyboard.press('Enter');
-  await page.locator('.context-view .action-menu-item').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => menuItem.click());
+  await explorerCommand(original, 'Regenerate from PNG Metadata');
   await panel().locator('#message', { hasText: /Filled in|metadata/ }).waitFor({ timeout: 60_000 });
   assert.equal(await panel().locator('vscode-text-field#seed input').inputValue(), '1234');
   assert.equal(await panel().locator('vscode-text-area#prompt textarea').inputValue(), PROMPT);
@@ -252,4 +257,48 @@ test('right-click a .safetensors → "Import Checkpoint…" → Use This Model �
   const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, added)));
   assert.equal(metadata.parameters.modelName, 'tiny-cat');
   assert.equal(metadata.parameters.modelHash, sha256.slice(0, 10));
+}));
+
+test('right-click a PNG → "Edit with Easel…" → paint a mask → Generate → a new PNG that keeps the unpainted half and names its source', { skip, timeout: 240_000 }, flow('6-edit-with-easel', async () => {
+  mkdirSync(join(workspace, 'media'), { recursive: true });
+  const rgb = Buffer.alloc(256 * 256 * 3);
+  for (let y = 0; y < 256; y++) for (let x = 0; x < 256; x++) rgb.set([40 + (x >> 1), 60 + (y >> 1), 150], (y * 256 + x) * 3);
+  const source = join(workspace, 'media', 'logo.png');
+  await sharp(rgb, { raw: { width: 256, height: 256, channels: 3 } }).png().toFile(source);
+  const original = readFileSync(source);
+  await explorerCommand('logo.png', 'Edit with Easel…');
+  await panel().locator('#edit-name', { hasText: 'media/logo.png' }).waitFor({ timeout: 60_000 });
+  await panel().locator('#edit-note', { hasText: 'img2img' }).waitFor({ timeout: 30_000 });
+  assert.equal(await panel().locator('vscode-text-field#width input').inputValue(), '256', 'the size comes from the image');
+  await setField('steps', '8');
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  await prompt.fill(PROMPT);
+  // Paint the left half of the image with the default brush.
+  const box = (await panel().locator('#mask-canvas').boundingBox())!;
+  for (let y = 4; y < box.height; y += box.height / 16) {
+    await page.mouse.move(box.x + 2, box.y + y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.45, box.y + y, { steps: 8 });
+    await page.mouse.up();
+  }
+  await panel().locator('#edit-note', { hasText: 'Inpainting' }).waitFor({ timeout: 10_000 });
+  await screenshot('6-edit-with-easel-mask');
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  const added = await waitFor('the edited PNG', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+  await panel().locator('#message', { hasText: 'Saved' }).waitFor({ timeout: 30_000 });
+  await screenshot('6-edit-with-easel');
+  assert.deepEqual(readFileSync(source), original, 'the original is never overwritten');
+  const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, added)));
+  assert.equal(metadata.parameters.initImage?.path, 'media/logo.png');
+  assert.match(metadata.parameters.initImage?.sha256 ?? '', /^[0-9a-f]{64}$/);
+  assert.equal(metadata.parameters.denoisingStrength, 0.75);
+  assert.ok(metadata.parameters.mask?.png, 'the painted mask is stored for Regenerate');
+  const pixels = async (path: string) => new Uint8Array(await sharp(path).removeAlpha().raw().toBuffer());
+  const [result, init] = [await pixels(join(workspace, OUTPUT, added)), await pixels(source)];
+  const columns = (data: Uint8Array, from: number, to: number) => data.filter((_, k) => Math.floor(k / 3) % 256 >= from && Math.floor(k / 3) % 256 < to);
+  const maxDelta = (a: Uint8Array, b: Uint8Array) => a.reduce((max, value, i) => Math.max(max, Math.abs(value - b[i])), 0);
+  const meanDelta = (a: Uint8Array, b: Uint8Array) => a.reduce((sum, value, i) => sum + Math.abs(value - b[i]), 0) / a.length;
+  assert.ok(maxDelta(columns(result, 176, 256), columns(init, 176, 256)) <= 8, 'the unpainted region matches the original within the VAE round trip');
+  assert.ok(meanDelta(columns(result, 0, 96), columns(init, 0, 96)) > 20, 'the painted region is repainted');
 }));

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { decodeImage, decodeMask, MAX_INPUT_PIXELS, sizeForImage } from '../../src/engine/imageInput.ts';
+import { decodeImage, decodeMask, MAX_INPUT_PIXELS } from '../../src/engine/imageInput.ts';
 import { isEaselError } from '../../src/shared/errors.ts';
+import { sizeForImage } from '../../src/engine/editLimits.ts';
 import { buildChunk, PNG_SIGNATURE } from '../../src/png/chunks.ts';
 
 /** A valid PNG header claiming width × height, with a few bytes of image data. */

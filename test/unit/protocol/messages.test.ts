@@ -22,6 +22,11 @@ const BAD_WEBVIEW_MESSAGES: Array<[string, unknown]> = [
   ['prompt too long', { type: 'generate', settings: { ...settings, prompt: 'x'.repeat(10_001) } }],
   ['a path instead of an image id', { type: 'imageAction', action: 'open', imageId: '../../etc/passwd' }],
   ['unknown image action', { type: 'imageAction', action: 'delete', imageId: 'img-1' }],
+  ['edit mask that is not a PNG data URL', { type: 'generate', settings, edit: { strength: 0.5, maskBlur: 4, mask: 'file:///etc/passwd' } }],
+  ['edit mask with a script in the base64', { type: 'generate', settings, edit: { strength: 0.5, maskBlur: 4, mask: 'data:image/png;base64,AA"><script>' } }],
+  ['strength past 1', { type: 'generate', settings, edit: { strength: 1.5, maskBlur: 4 } }],
+  ['mask blur past the limit', { type: 'generate', settings, edit: { strength: 0.5, maskBlur: 65 } }],
+  ['an init image path from the webview', { type: 'generate', settings, edit: { strength: 0.5, maskBlur: 0, image: '/etc/passwd' } }],
   ['prototype pollution attempt', JSON.parse('{"type":"cancel","__proto__":{"polluted":true}}')],
 ];
 
@@ -30,6 +35,15 @@ for (const [label, message] of BAD_WEBVIEW_MESSAGES) {
     assert.throws(() => parseWebviewMessage(message), /^Error: Rejected/);
   });
 }
+
+test('edit messages: the webview sends strength, blur and a PNG mask; the host sends an image data URL', () => {
+  const edit = { strength: 0.6, maskBlur: 4, mask: 'data:image/png;base64,iVBORw0KGgo=' };
+  assert.deepEqual(parseWebviewMessage({ type: 'generate', settings, edit }), { type: 'generate', settings, edit });
+  assert.equal(parseWebviewMessage({ type: 'clearEdit' }).type, 'clearEdit');
+  const image = { dataUrl: 'data:image/webp;base64,UklGRg==', name: 'media/logo.webp', fitSize: true };
+  assert.deepEqual(parseHostToWebviewMessage({ type: 'editImage', image }), { type: 'editImage', image });
+  assert.throws(() => parseHostToWebviewMessage({ type: 'editImage', image: { ...image, dataUrl: 'data:image/svg+xml;base64,PHN2Zz4=' } }), /Rejected/);
+});
 
 test('host → webview messages are checked too (a gallery item must carry a PNG data URL)', () => {
   const item = { id: 'img-1', fileName: 'a.png', relativePath: 'a.png', seed: '1', width: 64, height: 64, prompt: 'p', dataUrl: 'javascript:alert(1)', flagged: false };
