@@ -43,3 +43,10 @@ export function float16ToFloat32(values: Uint16Array): Float32Array {
   for (let i = 0; i < values.length; i++) out[i] = fromFloat16Bits(values[i]);
   return out;
 }
+
+/** bfloat16 is the top half of a float32. */
+export function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
+  return new Float32Array(out.buffer);
+}

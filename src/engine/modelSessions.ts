@@ -63,6 +63,10 @@ export interface LoadedModel {
   signature: ModelSignature;
   /** Opens vae_encoder/model.onnx once; a model folder without one cannot edit images. */
   vaeEncoder(): Promise<VaeEncoder>;
+  /** Per component, the LoRAs merged into its session (see lora/loraSessions.ts); absent = none. */
+  loraState?: Partial<Record<'unet' | 'text_encoder', string>>;
+  /** Swaps in a new UNet or text-encoder session (LoRAs merged) and releases the one it replaces. */
+  replaceSession(component: 'unet' | 'text_encoder', session: ort.InferenceSession): Promise<void>;
   release(): Promise<void>;
 }
 
@@ -218,9 +222,19 @@ export async function loadModel(
       });
       return encoder;
     };
-    return {
+    const model: LoadedModel = {
       folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, deviceUploads, signature, vaeEncoder, release,
+      replaceSession: async (component, session) => {
+        const old = component === 'unet' ? model.unet : model.textEncoder;
+        if (component === 'unet') model.unet = session;
+        else model.textEncoder = session;
+        const index = opened.indexOf(old);
+        if (index >= 0) opened[index] = session;
+        else opened.push(session);
+        await old.release().catch(() => undefined);
+      },
     };
+    return model;
   } catch (error) {
     await release();
     throw error;

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EaselError } from '../shared/errors.ts';
 
@@ -49,15 +50,20 @@ export async function createSessionWithProvider(
   choice: ExecutionProviderChoice,
   tuning: SessionTuning = {},
   externalWeightsDir?: string,
+  modelBytes?: Uint8Array,
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[]; cached?: boolean }> {
   const candidates = choice === 'auto' ? autoProviders() : [choice];
   const attempts: ProviderAttempt[] = [];
-  // An imported checkpoint's graph points into the .safetensors file where it lies. ONNX Runtime
-  // resolves external data only inside the model's own folder, unless the model comes from memory
-  // with the weights folder named; the graph itself is small (a few MB), the weights are not copied.
-  const source: ModelSource = externalWeightsDir === undefined
+  // An imported checkpoint's graph points into the .safetensors file where it lies, and a graph with a
+  // LoRA merged in (`modelBytes`) comes from memory. ONNX Runtime resolves external data only inside the
+  // model's own folder, unless the model comes from memory with the weights folder named; the graph
+  // itself is small (a few MB), the weights are not copied.
+  const weightsDir = externalWeightsDir ?? (modelBytes ? dirname(modelPath) : undefined);
+  const source: ModelSource = weightsDir === undefined
     ? { path: modelPath, config: {} }
-    : { path: modelPath, bytes: new Uint8Array(await readFile(modelPath)), weightsDir: externalWeightsDir, config: { model_external_initializers_file_folder_path: externalWeightsDir } };
+    : { path: modelPath, bytes: modelBytes ?? new Uint8Array(await readFile(modelPath)), weightsDir, config: { model_external_initializers_file_folder_path: weightsDir } };
+  // The optimized-graph cache is keyed by the model file: a graph with LoRA weights merged in is never cached.
+  if (modelBytes) tuning = { ...tuning, cacheDir: undefined };
   for (const provider of candidates) {
     try {
       const { session, cached } = await createTunedSession(source, provider, tuning);

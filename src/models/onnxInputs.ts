@@ -1,46 +1,8 @@
 import { open } from 'node:fs/promises';
+import { fields as protobufFields, readVarint } from '../engine/onnx/protobufReader.ts';
 
 /** ONNX TensorProto.DataType codes that matter here. */
 const ELEMENT_TYPES: Record<number, string> = { 1: 'float32', 6: 'int32', 7: 'int64', 10: 'float16', 11: 'float64' };
-
-export function readVarint(bytes: Uint8Array, offset: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = offset; i < bytes.length && i < offset + 10; i++) {
-    value += (bytes[i] & 0x7f) * scale;
-    if ((bytes[i] & 0x80) === 0) return [value, i + 1];
-    scale *= 128;
-  }
-  throw new RangeError('truncated varint');
-}
-
-/** Yields (field, wire type, payload range) for each field of a protobuf message. */
-export function* protobufFields(bytes: Uint8Array, start = 0, end = bytes.length): Generator<[field: number, wire: number, from: number, to: number]> {
-  let offset = start;
-  while (offset < end) {
-    const [key, afterKey] = readVarint(bytes, offset);
-    const field = Math.floor(key / 8);
-    const wire = key & 7;
-    if (wire === 0) {
-      const [, next] = readVarint(bytes, afterKey);
-      yield [field, wire, afterKey, next];
-      offset = next;
-    } else if (wire === 2) {
-      const [length, from] = readVarint(bytes, afterKey);
-      if (from + length > end) throw new RangeError('field past the end');
-      yield [field, wire, from, from + length];
-      offset = from + length;
-    } else if (wire === 5) {
-      yield [field, wire, afterKey, afterKey + 4];
-      offset = afterKey + 4;
-    } else if (wire === 1) {
-      yield [field, wire, afterKey, afterKey + 8];
-      offset = afterKey + 8;
-    } else {
-      throw new RangeError(`unsupported wire type ${wire}`);
-    }
-  }
-}
 
 /**
  * The element types of a model's graph inputs, read from the protobuf without ONNX Runtime (so

@@ -1,6 +1,6 @@
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { protobufFields, readVarint } from '../../src/models/onnxInputs.ts';
+import { fields as protobufFields, readVarint } from '../../src/engine/onnx/protobufReader.ts';
 
 /**
  * A copy of a real-architecture model folder whose UNet and VAE decoder take and return float16 (as

@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { EaselError } from '../../shared/errors.ts';
-import { float16ToFloat32 } from '../float16.ts';
+import { bfloat16ToFloat32, float16ToFloat32 } from '../float16.ts';
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each tensor name
@@ -139,12 +139,6 @@ export async function readSafetensorsHeader(path: string): Promise<SafetensorsHe
   } finally {
     await handle.close();
   }
-}
-
-function bfloat16ToFloat32(bits: Uint16Array): Float32Array {
-  const out = new Uint32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = bits[i] << 16;
-  return new Float32Array(out.buffer);
 }
 
 /** Reads one tensor's bytes (just that tensor) and converts F32/F16/BF16 to float32. */

@@ -1,0 +1,180 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { writeSafetensors, type TensorSpec } from '../../src/engine/checkpoint/safetensorsWriter.ts';
+import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/float16.ts';
+import { openLoraFile } from '../../src/engine/lora/loraFile.ts';
+import { applyLoras, patchComponent, type AppliedLora } from '../../src/engine/lora/loraSessions.ts';
+import type { LoadedModel } from '../../src/engine/modelSessions.ts';
+import { GraphBuilder } from '../../src/engine/onnx/onnxWriter.ts';
+import { createSessionWithProvider } from '../../src/engine/providers.ts';
+import { temporaryFolder } from '../helpers/fixtures.ts';
+
+const TO_Q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
+const CONV = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight';
+const Q_PROJ = 'cond_stage_model.transformer.text_model.encoder.layers.0.self_attn.q_proj.weight';
+
+const seeded = (count: number, seed: number) => Float32Array.from({ length: count }, (_, i) => Math.sin(seed * 7.1 + i * 1.3) * 0.5);
+
+/**
+ * Two small graphs named as an imported checkpoint names its weights: a "UNet" y = x·W_qᵀ + conv3×3(img, W_c)
+ * (float32, external data) and a "text encoder" y = x·W_pᵀ with a float16 weight.
+ */
+async function writeModels(folder: string): Promise<{ unet: string; text: string; weights: Record<string, Float32Array> }> {
+  const weights = { [TO_Q]: seeded(3 * 4, 1), [CONV]: seeded(2 * 2 * 3 * 3, 2), [Q_PROJ]: seeded(4 * 4, 3) };
+  const unet = new GraphBuilder('unet');
+  const x = unet.input('x', 'float32', [1, 4]);
+  const image = unet.input('image', 'float32', [1, 2, 3, 3]);
+  const wq = unet.constant('float32', [3, 4], weights[TO_Q], { name: TO_Q, external: true });
+  const wc = unet.constant('float32', [2, 2, 3, 3], weights[CONV], { name: CONV, external: true });
+  unet.op('MatMul', [x, unet.op('Transpose', [wq], { perm: [1, 0] })], {}, 'y');
+  unet.op('Conv', [image, wc], { pads: [1, 1, 1, 1] }, 'z');
+  unet.output('y', 'float32', [1, 3]);
+  unet.output('z', 'float32', [1, 2, 3, 3]);
+  const text = new GraphBuilder('text_encoder');
+  const t = text.input('x', 'float32', [1, 4]);
+  const wp = text.constant('float16', [4, 4], float32ToFloat16(weights[Q_PROJ]), { name: Q_PROJ });
+  text.op('MatMul', [t, text.op('Transpose', [text.op('Cast', [wp], { to: 1 })], { perm: [1, 0] })], {}, 'y');
+  text.output('y', 'float32', [1, 4]);
+  const paths = { unet: join(folder, 'unet.onnx'), text: join(folder, 'text.onnx') };
+  const encodedUnet = unet.encode('unet.weights');
+  await writeFile(paths.unet, encodedUnet.model);
+  await writeFile(join(folder, 'unet.weights'), encodedUnet.weights);
+  await writeFile(paths.text, text.encode().model);
+  return { ...paths, weights };
+}
+
+/** A kohya LoRA (fp16 like real ones) for the three weights, with the given alpha for each. */
+async function writeLora(path: string, tensors: Record<string, { shape: number[]; values: Float32Array }>): Promise<void> {
+  const specs: TensorSpec[] = Object.entries(tensors).map(([name, { shape }]) => ({ name, dtype: 'F16', shape }));
+  await writeSafetensors(path, specs, (spec, bytes) => {
+    const half = float32ToFloat16(tensors[spec.name].values);
+    bytes.set(new Uint8Array(half.buffer));
+  }, { ss_network_module: 'networks.lora' });
+}
+
+/** x·(W + m·α/r·up·down)ᵀ by plain loops, with the LoRA values as float16 holds them. */
+function expectedLinear(x: Float32Array, weight: Float32Array, out: number, up: Float32Array, down: Float32Array, rank: number, scale: number): Float32Array {
+  const columns = x.length;
+  const y = new Float32Array(out);
+  for (let o = 0; o < out; o++) {
+    for (let c = 0; c < columns; c++) {
+      let delta = 0;
+      for (let r = 0; r < rank; r++) delta += up[o * rank + r] * down[r * columns + c];
+      y[o] += x[c] * (weight[o * columns + c] + scale * delta);
+    }
+  }
+  return y;
+}
+
+/** What a float16 tensor holds of these values. */
+const roundTrip = (values: Float32Array) => float16ToFloat32(float32ToFloat16(values));
+
+test('a kohya LoRA merges into a float32 external weight, a 3×3 conv and a float16 text-encoder weight', async () => {
+  const folder = temporaryFolder('easel-lora-');
+  const models = await writeModels(folder);
+  const down = roundTrip(seeded(2 * 4, 4));
+  const up = roundTrip(seeded(3 * 2, 5));
+  const convDown = roundTrip(seeded(1 * 2 * 3 * 3, 6));
+  const convUp = roundTrip(seeded(2 * 1, 7));
+  const teDown = roundTrip(seeded(2 * 4, 8));
+  const teUp = roundTrip(seeded(4 * 2, 9));
+  const loraPath = join(folder, 'style.safetensors');
+  await writeLora(loraPath, {
+    'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight': { shape: [2, 4], values: down },
+    'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight': { shape: [3, 2], values: up },
+    'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.alpha': { shape: [], values: Float32Array.of(1) },
+    'lora_unet_down_blocks_0_resnets_0_conv1.lora_down.weight': { shape: [1, 2, 3, 3], values: convDown },
+    'lora_unet_down_blocks_0_resnets_0_conv1.lora_up.weight': { shape: [2, 1, 1, 1], values: convUp },
+    'lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight': { shape: [2, 4], values: teDown },
+    'lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight': { shape: [4, 2], values: teUp },
+    'lora_te_text_model_encoder_layers_0_self_attn_q_proj.alpha': { shape: [], values: Float32Array.of(4) },
+  });
+  const file = await openLoraFile(loraPath);
+  const lora: AppliedLora = { name: 'style', file, textEncoderMultiplier: 0.5, unetMultiplier: 0.8 };
+
+  const unet = await patchComponent(models.unet, undefined, 'unet', [lora]);
+  assert.equal(unet.weights, 2);
+  const { session } = await createSessionWithProvider(models.unet, 'cpu', {}, undefined, unet.bytes);
+  const x = Float32Array.of(1, -2, 0.5, 3);
+  const image = seeded(2 * 9, 10);
+  const result = await session.run({ x: new ort.Tensor('float32', x, [1, 4]), image: new ort.Tensor('float32', image, [1, 2, 3, 3]) });
+  // alpha 1, rank 2: scale ½ × multiplier 0.8.
+  const expected = expectedLinear(x, models.weights[TO_Q], 3, up, down, 2, 0.8 * 0.5);
+  const y = result.y.data as Float32Array;
+  expected.forEach((value, i) => assert.ok(Math.abs(y[i] - value) < 1e-5, `y[${i}] = ${y[i]}, expected ${value}`));
+  // 3×3 conv, no alpha (scale 1): centre pixel = Σ over channels and taps of image · (W + 0.8·up·down).
+  const z = result.z.data as Float32Array;
+  for (let o = 0; o < 2; o++) {
+    let centre = 0;
+    for (let c = 0; c < 2; c++) for (let k = 0; k < 9; k++) centre += image[c * 9 + k] * (models.weights[CONV][(o * 2 + c) * 9 + k] + 0.8 * convUp[o] * convDown[c * 9 + k]);
+    assert.ok(Math.abs(z[o * 9 + 4] - centre) < 1e-5, `conv out ${o}: ${z[o * 9 + 4]} vs ${centre}`);
+  }
+  await session.release();
+
+  const text = await patchComponent(models.text, undefined, 'text_encoder', [lora]);
+  const textSession = (await createSessionWithProvider(models.text, 'cpu', {}, undefined, text.bytes)).session;
+  const textY = (await textSession.run({ x: new ort.Tensor('float32', x, [1, 4]) })).y.data as Float32Array;
+  // alpha 4, rank 2: scale 2 × multiplier 0.5; the merged weight is stored back as float16.
+  const merged = roundTrip(Float32Array.from({ length: 16 }, (_, i) => {
+    const [o, c] = [Math.floor(i / 4), i % 4];
+    let delta = 0;
+    for (let r = 0; r < 2; r++) delta += teUp[o * 2 + r] * teDown[r * 4 + c];
+    return roundTrip(models.weights[Q_PROJ])[i] + 1.0 * delta;
+  }));
+  for (let o = 0; o < 4; o++) {
+    let value = 0;
+    for (let c = 0; c < 4; c++) value += x[c] * merged[o * 4 + c];
+    assert.ok(Math.abs(textY[o] - value) < 1e-4, `text y[${o}] = ${textY[o]}, expected ${value}`);
+  }
+  await textSession.release();
+});
+
+test('changing LoRAs re-creates only the sessions they touch', async () => {
+  const folder = temporaryFolder('easel-lora-');
+  const models = await writeModels(folder);
+  const unetOnly = join(folder, 'unet_only.safetensors');
+  const textOnly = join(folder, 'text_only.safetensors');
+  await writeLora(unetOnly, {
+    'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_down.weight': { shape: [1, 4], values: seeded(4, 11) },
+    'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q.lora_up.weight': { shape: [3, 1], values: seeded(3, 12) },
+  });
+  await writeLora(textOnly, {
+    'lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight': { shape: [1, 4], values: seeded(4, 13) },
+    'lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight': { shape: [4, 1], values: seeded(4, 14) },
+  });
+  const open = async (path: string) => (await createSessionWithProvider(path, 'cpu')).session;
+  const released: string[] = [];
+  const model = {
+    folder: { components: { unet: models.unet, text_encoder: models.text } },
+    provider: 'cpu',
+    unet: await open(models.unet),
+    textEncoder: await open(models.text),
+  } as unknown as LoadedModel;
+  model.replaceSession = async (component, session) => {
+    const old = component === 'unet' ? model.unet : model.textEncoder;
+    if (component === 'unet') model.unet = session;
+    else model.textEncoder = session;
+    released.push(component);
+    await old.release();
+  };
+  const use = (path: string, name: string, multiplier: number): Promise<AppliedLora> =>
+    openLoraFile(path).then((file) => ({ name, file, textEncoderMultiplier: multiplier, unetMultiplier: multiplier }));
+  const runUnet = async () => [...(await model.unet.run({ x: new ort.Tensor('float32', Float32Array.of(1, 1, 1, 1), [1, 4]), image: new ort.Tensor('float32', new Float32Array(18), [1, 2, 3, 3]) })).y.data as Float32Array];
+  const plain = await runUnet();
+
+  assert.deepEqual((await applyLoras(model, [await use(unetOnly, 'a', 1)])).recreated, ['unet']);
+  const withA = await runUnet();
+  assert.notDeepEqual(withA, plain);
+  assert.deepEqual((await applyLoras(model, [await use(unetOnly, 'a', 1)])).recreated, [], 'same LoRAs: nothing re-created');
+  assert.deepEqual((await applyLoras(model, [await use(unetOnly, 'a', 1), await use(textOnly, 'b', 1)])).recreated, ['text_encoder']);
+  assert.deepEqual(await runUnet(), withA);
+  assert.deepEqual((await applyLoras(model, [await use(unetOnly, 'a', 0.5), await use(textOnly, 'b', 1)])).recreated, ['unet']);
+  assert.deepEqual((await applyLoras(model, [])).recreated, ['text_encoder', 'unet']);
+  assert.deepEqual(released, ['unet', 'text_encoder', 'unet', 'text_encoder', 'unet'], 'each replaced session was released');
+  assert.deepEqual(await runUnet(), plain, 'without LoRAs the original weights are back');
+  await model.unet.release();
+  await model.textEncoder.release();
+});
