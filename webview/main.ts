@@ -80,6 +80,7 @@ const seed = field('seed', '', state.settings.seed, { placeholder: 'e.g. 1234', 
 const reuseSeed = element('vscode-button', { id: 'reuse-seed', appearance: 'icon', title: 'Reuse last seed', 'aria-label': 'Reuse last seed' }, [icon('history')]);
 const batch = field('batch', 'Batch count', String(state.settings.batchCount), { size: '4' });
 const modelButton = element('vscode-button', { id: 'select-model', appearance: 'secondary' }, [icon('folder-opened'), ' Model…']);
+const loraButton = element('vscode-button', { id: 'add-lora', appearance: 'secondary', title: 'Add a LoRA from easel.loraDirectories to the prompt' }, [icon('layers'), ' LoRA…']);
 const generate = element('vscode-button', { id: 'generate', title: 'Generate (Ctrl+Enter)' }, [icon('sparkle'), ' Generate']);
 const cancel = element('vscode-button', { id: 'cancel', appearance: 'secondary', disabled: '' }, [icon('debug-stop'), ' Cancel']);
 const progressBar = element('div', { class: 'progress-track', role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0' }, [element('div', { id: 'progress-fill', class: 'progress-fill' })]);
@@ -111,7 +112,7 @@ const editSection = element('section', { id: 'edit', class: 'edit', hidden: '' }
 ]);
 
 app.append(
-  element('header', { class: 'header' }, [element('h2', {}, ['Generate Image']), element('div', { class: 'header-actions' }, [modelButton])]),
+  element('header', { class: 'header' }, [element('h2', {}, ['Generate Image']), element('div', { class: 'header-actions' }, [loraButton, modelButton])]),
   statusLine,
   trustLine,
   prompt,
@@ -380,6 +381,12 @@ function handle(messageFromHost: HostToWebviewMessage): void {
     case 'editImage':
       showEditImage(messageFromHost.image);
       break;
+    case 'addToPrompt': {
+      const current = String((prompt as unknown as { value?: string }).value ?? '');
+      setValue(prompt, current.trim() === '' ? messageFromHost.text : `${current.replace(/\s+$/, '')} ${messageFromHost.text}`);
+      settingsChanged();
+      break;
+    }
     case 'fill':
       applySettings(messageFromHost.settings);
       showMessage(messageFromHost.notes.length ? messageFromHost.notes.join(' ') : 'Filled in from the image’s metadata.');
@@ -423,6 +430,7 @@ window.addEventListener('message', (event: MessageEvent) => {
 generate.addEventListener('click', startGeneration);
 cancel.addEventListener('click', () => vscode.postMessage({ type: 'cancel' }));
 modelButton.addEventListener('click', () => vscode.postMessage({ type: 'selectModel' }));
+loraButton.addEventListener('click', () => vscode.postMessage({ type: 'pickLora' }));
 reuseSeed.addEventListener('click', () => {
   if (!state.lastSeed) return showMessage('No image yet in this session.');
   setValue(seedMode, 'fixed');

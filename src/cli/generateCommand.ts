@@ -42,6 +42,8 @@ Options:
   --mask-blur N          soften the mask's edge by N pixels and paste the original back outside it (default ${DEFAULTS.maskBlur})
   --rng ${RNG_SOURCES.join('|')}          noise source: cpu = diffusers/torch CPU, gpu = A1111's default (default ${DEFAULTS.rng})
   --batch N              images to make, with seeds seed, seed+1, … (default ${DEFAULTS.batchCount}, at most ${LIMITS.batchCount.max})
+  --lora-dir DIR         folder of LoRA .safetensors files for <lora:NAME:0.8> tags in the prompt (repeatable;
+                         default: $EASEL_LORA_DIR)
   --emphasis MODE        ${EMPHASIS_MODES.map((mode) => (mode.includes(' ') ? `"${mode}"` : mode)).join(' | ')} (default ${DEFAULTS.emphasis}): how (word:1.2) weights apply, as A1111;
                          None reads brackets literally
   --provider NAME        ${EXECUTION_PROVIDERS.join(' | ')} (default ${DEFAULTS.executionProvider})
@@ -92,6 +94,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
       strength: { type: 'string' },
       mask: { type: 'string' },
       'mask-blur': { type: 'string' },
+      'lora-dir': { type: 'string', multiple: true },
       provider: { type: 'string' },
       decoder: { type: 'string' },
       memory: { type: 'string' },
@@ -144,6 +147,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
     process.stderr.write(`Warning: ${verdict.reason}\n`);
     if (!values.yes && !(await confirm('Generate anyway? [y/N] '))) throw new EaselError('CANCELLED', 'Not generated (the prompt filter warned; pass --yes to go ahead).');
   }
+  const loraDirectories = (values['lora-dir'] ?? (process.env.EASEL_LORA_DIR ? [process.env.EASEL_LORA_DIR] : [])).map((dir) => resolve(dir));
   const modelDir = await resolveModelPath(values.model, DEFAULT_MODELS_DIR, (stage, detail) => {
     if (stage === 'hashing') process.stderr.write(`Importing ${basename(values.model!)} into ${DEFAULT_MODELS_DIR} (hashing, then building its graphs)…\n`);
     void detail;
@@ -159,11 +163,12 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const job = service.generate({
     modelDir, provider, prompt: request.prompt, negativePrompt: request.negativePrompt, steps: request.steps, cfgScale: request.cfgScale,
     seed: request.seed, sampler: request.sampler, schedule: request.schedule, width: request.width, height: request.height, rng: request.rng,
-    batchCount, emphasis: request.emphasis, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder, edit, memory,
+    batchCount, emphasis: request.emphasis, loraDirectories, provenance: !values['no-provenance'], safetyChecker: checkerMode, ...decoder, edit, memory,
   });
   process.once('SIGINT', () => job.cancel());
   process.stderr.write(`Loading ${basename(modelDir)} (${provider})…\n`);
   job.on('loaded', ({ notices }) => notices.forEach((notice) => process.stderr.write(`${notice}\n`)));
+  job.on('notice', ({ message }) => process.stderr.write(`${message}\n`));
   job.on('step', (step) => bar.update(`Image ${step.imageIndex + 1}/${batchCount}`, step.step, step.total, step.elapsedMs));
   job.on('withheld', ({ seed, reason }) => {
     bar.finish();

@@ -18,6 +18,8 @@ export interface ImageParameters {
   batchIndex?: number;
   /** A1111's Emphasis setting when it is not the default "Original". */
   emphasis?: EmphasisMode;
+  /** A1111's `Lora hashes` value: "name: hash, …". */
+  loraHashes?: string;
   modelName?: string;
   modelHash?: string;
   provider?: string;
@@ -52,7 +54,7 @@ export interface MetadataReadResult {
 type EditField = 'denoisingStrength' | 'maskBlur' | 'initImage' | 'mask';
 
 /** The full record written to our own chunk: everything needed to reproduce the image. */
-export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis' | 'decoder' | EditField>> {
+export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' | 'provider' | 'appVersion' | 'durationMs' | 'batchIndex' | 'emphasis' | 'decoder' | 'loraHashes' | EditField>> {
   batchIndex: number;
   denoisingStrength?: number;
   maskBlur?: number;
@@ -60,6 +62,7 @@ export interface EaselRecord extends Required<Omit<ImageParameters, 'modelHash' 
   mask?: SourceImage & { png?: string };
   emphasis?: EmphasisMode;
   decoder?: DecoderKind;
+  loraHashes?: string;
   modelHash?: string;
   provider?: string;
   appVersion: string;

@@ -1,5 +1,6 @@
 import { DEFAULTS, seedText } from '../shared/generationSettings.ts';
 import { isEmphasisMode, isSamplerName } from '../shared/names.ts';
+import { parseLoraHashes } from './loraHashes.ts';
 import type { ImageParameters } from './imageParameters.ts';
 import { withoutUndefined } from './readers/jsonShape.ts';
 
@@ -26,6 +27,7 @@ export function formatInfotext(parameters: ImageParameters & { version?: string 
     ['Denoising strength', parameters.denoisingStrength],
     ['RNG', parameters.rng === 'cpu' ? 'CPU' : undefined],
     ['Mask blur', parameters.maskBlur],
+    ['Lora hashes', parameters.loraHashes],
     // A1111 names the emphasis only when it is not the default and a prompt has brackets to apply it to.
     ['Emphasis', parameters.emphasis && parameters.emphasis !== DEFAULTS.emphasis && /[([]/.test(`${parameters.prompt ?? ''}${parameters.negativePrompt ?? ''}`) ? parameters.emphasis : undefined],
     ['VAE Decoder', parameters.decoder === 'tiny' ? 'TAESD' : undefined],
@@ -161,7 +163,7 @@ export function parseInfotextFields(text: string): ParsedInfotext {
   return { prompt, negativePrompt, fields };
 }
 
-const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'VAE Decoder', 'Version', 'Denoising strength', 'Mask blur']);
+const MAPPED_KEYS = new Set(['Steps', 'Sampler', 'Schedule type', 'CFG scale', 'Seed', 'Size', 'Model hash', 'Model', 'RNG', 'Emphasis', 'VAE Decoder', 'Version', 'Denoising strength', 'Mask blur', 'Lora hashes']);
 
 function positiveNumber(value: string | undefined, integer: boolean): number | undefined {
   if (value === undefined || !/^\d+(\.\d+)?$/.test(value.trim())) return undefined;
@@ -203,6 +205,9 @@ export function parseInfotext(text: string): { parameters: ImageParameters; unma
   else if (fields.has('Denoising strength')) unmapped.push(`Denoising strength: ${fields.get('Denoising strength')}`);
   parameters.maskBlur = positiveNumber(fields.get('Mask blur'), true);
   if (parameters.maskBlur === undefined && fields.has('Mask blur')) unmapped.push(`Mask blur: ${fields.get('Mask blur')}`);
+  const loraHashes = fields.get('Lora hashes');
+  if (loraHashes !== undefined && parseLoraHashes(loraHashes).length > 0) parameters.loraHashes = loraHashes;
+  else if (loraHashes !== undefined) unmapped.push(`Lora hashes: ${loraHashes}`);
   const emphasis = fields.get('Emphasis');
   if (isEmphasisMode(emphasis)) parameters.emphasis = emphasis;
   else if (emphasis !== undefined) unmapped.push(`Emphasis: ${emphasis}`);

@@ -80,6 +80,7 @@ const WEBVIEW_SHAPES = {
   clearEdit: { type: literal('clearEdit') },
   cancel: { type: literal('cancel') },
   selectModel: { type: literal('selectModel') },
+  pickLora: { type: literal('pickLora') },
   settingsChanged: { type: literal('settingsChanged'), settings: isPanelSettings },
   imageAction: { type: literal('imageAction'), action: oneOf(IMAGE_ACTIONS), imageId },
 };
@@ -114,6 +115,7 @@ const HOST_SHAPES = {
   image: { type: literal('image'), item: galleryItem },
   finished: { type: literal('finished'), outcome: oneOf(['done', 'cancelled', 'error']), message: text(PANEL_TEXT_LIMITS.message) },
   model: { type: literal('model'), modelName: text(500), provider: text(50), statusLine: text(PANEL_TEXT_LIMITS.statusLine) },
+  addToPrompt: { type: literal('addToPrompt'), text: text(1000) },
 };
 export type HostToWebviewMessage = InferMessage<typeof HOST_SHAPES>;
 

@@ -8,6 +8,10 @@ import { validateParams } from '../engine/generationParams.ts';
 import { fitEditImages } from '../engine/imageInput.ts';
 import { DEFAULTS, LIMITS } from '../shared/generationSettings.ts';
 import { createHash } from 'node:crypto';
+import { findLoraFile, loraShortHash, openLoraFile } from '../engine/lora/loraFile.ts';
+import { applyLoras, type AppliedLora } from '../engine/lora/loraSessions.ts';
+import { parseExtraNetworks } from '../engine/promptSyntax.ts';
+import { formatLoraHashes } from '../png/loraHashes.ts';
 import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
 import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
@@ -135,6 +139,23 @@ export class GenerationRuntime {
     return this.loaded;
   }
 
+  /**
+   * The `<lora:…>` tags of the prompt merged into the sessions (only the components whose LoRAs changed
+   * are re-created; no tags puts the original weights back). Returns A1111's `Lora hashes` value.
+   */
+  private async applyPromptLoras(jobId: string, model: LoadedModel, prompt: string, directories: readonly string[]): Promise<string | undefined> {
+    const tags = parseExtraNetworks(prompt);
+    for (const tag of tags.ignored) this.post({ type: 'notice', jobId, message: `${tag} was removed from the prompt; Easel applies <lora:…> networks only.` });
+    const applied: AppliedLora[] = [];
+    for (const tag of tags.loras) {
+      const file = await openLoraFile(await findLoraFile(tag.name, directories));
+      applied.push({ name: tag.name, file, textEncoderMultiplier: tag.textEncoderMultiplier, unetMultiplier: tag.unetMultiplier });
+    }
+    const { notices } = await applyLoras(model, applied, (component) => this.post({ type: 'loading', jobId, component }));
+    for (const message of notices) this.post({ type: 'notice', jobId, message });
+    return formatLoraHashes(applied.map((lora) => ({ name: lora.name, hash: loraShortHash(lora.file.hash) })));
+  }
+
   private async run(jobId: string, request: GenerationRequest, signal: AbortSignal, fallbackNotice?: string): Promise<void> {
     clearTimeout(this.idleTimer);
     this.pendingNotice = fallbackNotice;
@@ -149,6 +170,7 @@ export class GenerationRuntime {
       const safetyMode = request.safetyChecker ?? 'blur';
       const edit = request.edit ? await editInput(request.edit, request) : undefined;
       const params = validateParams({ ...request, ...edit?.size, init: edit?.input }, model);
+      const loraHashes = await this.applyPromptLoras(jobId, model, params.prompt, request.loraDirectories ?? []);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
       await generate(model, params, {
         signal,
@@ -171,7 +193,7 @@ export class GenerationRuntime {
           const record: EaselRecord = {
             prompt: params.prompt, negativePrompt: params.negativePrompt, steps: params.steps, sampler: params.sampler, schedule: params.schedule,
             cfgScale: params.cfgScale, seed: image.seed.toString(), width: image.width, height: image.height, rng: params.rng, decoder: params.decoder, batchIndex: image.index,
-            emphasis: params.emphasis === 'Original' ? undefined : params.emphasis,
+            emphasis: params.emphasis === 'Original' ? undefined : params.emphasis, loraHashes,
             modelName: model.folder.name, modelHash: hash, provider: model.provider, appVersion: EASEL_VERSION, durationMs: Math.round(image.timing.totalMs),
             ...edit?.record,
           };

@@ -31,6 +31,7 @@ export interface JobEvents {
   started: [];
   loading: [Payload<'loading'>];
   loaded: [Payload<'loaded'>];
+  notice: [Payload<'notice'>];
   step: [Payload<'step'>];
   preview: [{ step: number; width: number; height: number; rgba: Uint8Array }];
   image: [GeneratedFile];
@@ -272,6 +273,9 @@ export class GenerationService {
         break;
       case 'loaded':
         job.emit('loaded', { provider: message.provider, ms: message.ms, notices: message.notices });
+        break;
+      case 'notice':
+        job.emit('notice', { message: message.message });
         break;
       case 'step': {
         const { type: _type, jobId: _id, ...progress } = message;

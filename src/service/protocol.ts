@@ -53,6 +53,7 @@ export const generationRequest = shaped({
   decoder: optional(SETTING_CHECKS.decoder),
   /** A TAESD folder: loaded beside the model, it also makes the live previews. */
   tinyDecoderDir: optional(text(4096)),
+  loraDirectories: optional(listOf(text(4096), 64)),
   /** Emit a preview at most every N steps (0: none). */
   previewEvery: optional(SETTING_CHECKS.previewInterval),
   /** Embed the IPTC provenance XMP (default true). */
@@ -87,6 +88,7 @@ const WORKER_SHAPES = {
   probed: { type: literal('probed'), requestId: id, probes: listOf(providerProbe, 16) },
   loading: { type: literal('loading'), jobId: id, component: oneOf(COMPONENTS) },
   loaded: { type: literal('loaded'), jobId: id, provider: oneOf(CONCRETE_PROVIDERS), ms: finite(0), notices: strings },
+  notice: { type: literal('notice'), jobId: id, message: text(2000) },
   step: { type: literal('step'), jobId: id, imageIndex: integer(), step: integer(), total: integer(1), timestep: finite(), elapsedMs: finite(0), itPerSec: finite(0), etaMs: finite(0) },
   preview: { type: literal('preview'), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
   image: {

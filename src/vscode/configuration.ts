@@ -11,6 +11,7 @@ import {
 export interface EaselConfiguration {
   model: string;
   modelDirectories: string[];
+  loraDirectories: string[];
   provider: ExecutionProviderChoice;
   defaults: PanelSettings;
   outputFolder: string;
@@ -35,6 +36,7 @@ export function readConfiguration(): EaselConfiguration {
   return {
     model: get('model', '', (value) => typeof value === 'string'),
     modelDirectories: get('modelDirectories', [], strings),
+    loraDirectories: get('loraDirectories', [], strings),
     provider: get<ExecutionProviderChoice>('executionProvider', DEFAULTS.executionProvider, names(EXECUTION_PROVIDERS)),
     defaults: {
       ...DEFAULT_PANEL_SETTINGS,

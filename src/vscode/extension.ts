@@ -1,4 +1,4 @@
-import { basename, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { isEaselError } from '../shared/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
@@ -15,6 +15,8 @@ import { readEditableImage, restoreEdit } from './editImage.ts';
 import { DEFAULT_STRENGTH, EDITABLE_EXTENSIONS, PANEL_MASK_BLUR } from '../engine/editLimits.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
 import { settingsFromMetadata } from './regenerate.ts';
+import { listLoraFiles, recallLoras } from '../engine/lora/loraFile.ts';
+import { parseLoraHashes } from '../png/loraHashes.ts';
 import { listModels } from '../models/library.ts';
 import { importCheckpoint, isCheckpointFile } from '../models/checkpointImport.ts';
 import { downloadModel } from '../models/download.ts';
@@ -60,6 +62,29 @@ export function activate(context: vscode.ExtensionContext): void {
       const providers = probes ? ` (${probes.map((probe) => `${probe.provider} ${probe.works ? '✓' : '✗'}`).join(' ')})` : '';
       const statusLine = modelName ? `Model: ${modelName} · Provider: ${provider}${providers} · ${safety}` : `No model selected — choose one with “Model…” · ${safety}`;
       return { modelName, provider, statusLine };
+    },
+    pickLora: async () => {
+      const directories = readConfiguration().loraDirectories;
+      if (directories.length === 0) {
+        const choice = await vscode.window.showInformationMessage('Easel: no LoRA folder is set. Add the folders that hold your LoRA .safetensors files to easel.loraDirectories.', 'Open Settings');
+        if (choice) await vscode.commands.executeCommand('workbench.action.openSettings', 'easel.loraDirectories');
+        return undefined;
+      }
+      const files = await listLoraFiles(directories);
+      if (files.length === 0) {
+        void vscode.window.showInformationMessage(`Easel: no .safetensors files in ${directories.join(', ')}.`);
+        return undefined;
+      }
+      const picked = await vscode.window.showQuickPick(
+        files.map((file) => ({ label: basename(file, extname(file)), description: dirname(file), file })),
+        { placeHolder: 'LoRA to add to the prompt', matchOnDescription: true },
+      );
+      if (!picked) return undefined;
+      const multiplier = await vscode.window.showInputBox({
+        prompt: `Multiplier for ${picked.label} (A1111's default is 1)`, value: '1',
+        validateInput: (value) => (value.trim() !== '' && Number.isFinite(Number(value)) ? undefined : 'A number, for example 0.8'),
+      });
+      return multiplier === undefined ? undefined : `<lora:${picked.label}:${Number(multiplier)}>`;
     },
     onImageAction: async (message, panel) => {
       const record = controller.record(message.imageId);
@@ -133,6 +158,9 @@ export function activate(context: vscode.ExtensionContext): void {
       const panel = showPanel();
       const base = { ...config.defaults, ...panel.currentSettings };
       const { settings, notes } = settingsFromMetadata(metadata, base, { modelName: config.model ? basename(config.model) : '(none)', modelHash: await currentModelHash() });
+      const loras = await recallLoras(settings.prompt, parseLoraHashes(metadata.parameters.loraHashes ?? ''), config.loraDirectories);
+      settings.prompt = loras.prompt;
+      notes.push(...loras.notes);
       notes.push(...await restoreEdit(metadata.parameters, uri, panel));
       panel.fill(settings, notes);
       log.info(`Regenerate from ${uri.fsPath}: ${metadata.source} metadata. ${notes.join(' ')}`);

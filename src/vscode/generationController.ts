@@ -180,6 +180,7 @@ export class GenerationController implements vscode.Disposable {
       provenance: config.provenance,
       safetyChecker: config.safety.checker,
       edit,
+      loraDirectories: config.loraDirectories,
     };
     const job = this.service.generate(request);
     this.current = job;
@@ -195,6 +196,10 @@ export class GenerationController implements vscode.Disposable {
         this.log.warn(notice);
         void vscode.window.showWarningMessage(`Easel: ${notice}. Using ${provider} instead.`);
       }
+    });
+    job.on('notice', ({ message }) => {
+      this.log.warn(message);
+      void vscode.window.showWarningMessage(`Easel: ${message}`);
     });
     job.on('step', (step) => {
       const imageLabel = settings.batchCount > 1 ? `Image ${step.imageIndex + 1}/${settings.batchCount}, ` : '';

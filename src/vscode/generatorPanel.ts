@@ -14,6 +14,8 @@ export interface PanelHost {
   defaults(): PanelSettings;
   statusLine(): { modelName: string; provider: string; statusLine: string };
   onImageAction(message: Extract<WebviewMessage, { type: 'imageAction' }>, panel: GeneratorPanel): Promise<void>;
+  /** Asks which LoRA (and multiplier) to use; the `<lora:NAME:M>` tag to add to the prompt. */
+  pickLora(): Promise<string | undefined>;
 }
 
 /** The generator panel: one webview, created on demand or revived after a reload. */
@@ -164,6 +166,11 @@ export class GeneratorPanel implements vscode.Disposable {
       case 'selectModel':
         await vscode.commands.executeCommand('easel.selectModel');
         break;
+      case 'pickLora': {
+        const tag = await this.host.pickLora();
+        if (tag) this.post({ type: 'addToPrompt', text: tag });
+        break;
+      }
       case 'imageAction':
         await this.host.onImageAction(message, this);
         break;

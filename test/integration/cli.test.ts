@@ -182,3 +182,18 @@ test('edit options are checked: a mask needs an init image, strength is 0 … 1,
   assert.match(damaged.stderr, /The init image cut\.jpg could not be decoded .*truncated or damaged/);
   assert.equal(existsSync(join(folder, 'x.png')), false);
 });
+
+test('generate --lora-dir: a missing LoRA and a LoRA for another model are refused, naming them', () => {
+  const folder = temporaryFolder();
+  const loras = resolve(import.meta.dirname, '..', 'reference', 'lora', 'loras');
+  const missing = easel('generate', '--model', demo, '--prompt', 'red circle <lora:nowhere:0.5>', '--lora-dir', loras, '--steps', '2', '--width', '64', '--height', '64', '--out', join(folder, 'a.png'));
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /No LoRA named "nowhere" \(nowhere\.safetensors\) in .*loras/);
+  const noFolder = easel('generate', '--model', demo, '--prompt', 'red circle <lora:tiny_kohya_public:0.5>', '--steps', '2', '--width', '64', '--height', '64', '--out', join(folder, 'b.png'));
+  assert.match(noFolder.stderr, /no LoRA folder is set; set easel\.loraDirectories \(CLI: --lora-dir DIR\)/);
+  // The demo model's graphs have none of the SD UNet's weights.
+  const foreign = easel('generate', '--model', demo, '--prompt', 'red circle <lora:tiny_kohya_public:0.5>', '--lora-dir', loras, '--steps', '2', '--width', '64', '--height', '64', '--out', join(folder, 'c.png'));
+  assert.notEqual(foreign.code, 0);
+  assert.match(foreign.stderr, /The LoRA "tiny_kohya_public" changes no weight of this model/);
+  assert.deepEqual(readdirSync(folder), [], 'nothing written');
+});

@@ -8,6 +8,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { readSafetensorsHeader, type SafetensorsHeader } from '../checkpoint/safetensors.ts';
 import { EaselError } from '../../shared/errors.ts';
+import { parseExtraNetworks } from '../promptSyntax.ts';
 import { groupLoraModules, type LoraModule } from './loraKeys.ts';
 
 export interface LoraFile {
@@ -96,4 +97,46 @@ export async function findLoraByHash(hash: string, directories: readonly string[
     }
   }
   return undefined;
+}
+
+export interface LoraRecall {
+  /** The prompt with tags renamed to the local file name where a LoRA was found by hash under another name. */
+  prompt: string;
+  /** One sentence per LoRA that was renamed or is missing. */
+  notes: string[];
+}
+
+/**
+ * Regenerate: the image's `<lora:NAME:…>` tags checked against the LoRA folders — by `Lora hashes`
+ * when the image has them (so a renamed file is still found), else by name.
+ */
+export async function recallLoras(prompt: string, hashes: ReadonlyArray<{ name: string; hash: string }>, directories: readonly string[]): Promise<LoraRecall> {
+  const notes: string[] = [];
+  let result = prompt;
+  const seen = new Set<string>();
+  for (const tag of parseExtraNetworks(prompt).loras) {
+    if (seen.has(tag.name)) continue;
+    seen.add(tag.name);
+    const recorded = hashes.find((entry) => entry.name === tag.name.replace(/[:,]/g, ''));
+    if (recorded) {
+      const path = await findLoraByHash(recorded.hash, directories);
+      if (!path) {
+        notes.push(`LoRA ${tag.name} (hash ${recorded.hash}) is not in the LoRA folders (easel.loraDirectories); add it before generating.`);
+        continue;
+      }
+      const local = basename(path, extname(path));
+      if (local !== tag.name) {
+        result = result.split(`<lora:${tag.name}:`).join(`<lora:${local}:`).split(`<lora:${tag.name}>`).join(`<lora:${local}>`);
+        notes.push(`LoRA ${tag.name} was found by its hash as ${basename(path)}; the prompt now names it ${local}.`);
+      }
+      continue;
+    }
+    try {
+      await findLoraFile(tag.name, directories);
+      notes.push(`LoRA ${tag.name} has no recorded hash; the file of that name is used, which may not be the one the image was made with.`);
+    } catch {
+      notes.push(`LoRA ${tag.name} is not in the LoRA folders (easel.loraDirectories); add it before generating.`);
+    }
+  }
+  return { prompt: result, notes };
 }

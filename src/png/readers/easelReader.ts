@@ -27,6 +27,7 @@ export function readEaselChunk(text: string): { parameters: ImageParameters; pro
     decoder: decoder === 'full' || decoder === 'tiny' ? decoder : undefined,
     batchIndex: numberField(record, 'batchIndex', { integer: true, min: 0 }),
     emphasis: isEmphasisMode(record.emphasis) ? record.emphasis : undefined,
+    loraHashes: stringField(record, 'loraHashes'),
     modelName: stringField(record, 'modelName'),
     modelHash: stringField(record, 'modelHash'),
     provider: stringField(record, 'provider'),

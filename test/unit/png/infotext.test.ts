@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { formatInfotext, infotextPairs, parseInfotext, parseInfotextFields, quoteInfotextValue } from '../../../src/png/infotext.ts';
+import { formatLoraHashes, parseLoraHashes } from '../../../src/png/loraHashes.ts';
 
 // Infotext as AUTOMATIC1111 v1.9/v1.10 writes it (PNG Info of images it generated).
 const A1111_FULL = `masterpiece, best quality, a lighthouse on a cliff, (stormy sea:1.2)
@@ -27,7 +28,8 @@ test('A1111 infotext with a multi-line prompt, quoted values and extra keys pars
   assert.equal(parameters.modelName, 'v1-5-pruned-emaonly');
   assert.equal(parameters.rng, 'gpu', 'A1111 omits RNG for its default GPU source');
   assert.equal(parameters.appVersion, 'v1.10.1');
-  assert.ok(unmapped.includes('Lora hashes: add_detail: 7c6bad76eb54'));
+  assert.equal(parameters.loraHashes, 'add_detail: 7c6bad76eb54');
+  assert.ok(!unmapped.some((entry) => entry.startsWith('Lora hashes')));
   assert.ok(unmapped.includes('ADetailer prompt: a face, smiling, "happy"'));
   assert.ok(unmapped.includes('Hires upscale: 2'));
   assert.ok(unmapped.includes('VAE: vae-ft-mse-840000-ema-pruned.safetensors'));
@@ -146,4 +148,15 @@ test('A1111 img2img and inpainting keys: "Denoising strength" after Model, "Mask
   assert.equal(parameters.maskBlur, 4);
   assert.deepEqual(unmapped, ['Inpaint area: Only masked']);
   assert.deepEqual(parseInfotext('p\nSteps: 2, Seed: 1, Denoising strength: 7, Mask blur: soft').unmapped, ['Denoising strength: 7', 'Mask blur: soft']);
+});
+
+test('Lora hashes are written as A1111 writes them (quoted, before Emphasis) and read back', () => {
+  const written = formatInfotext({
+    prompt: 'a (cat) <lora:style_v2:0.8> <lora:det,ail:0.4>', steps: 4, sampler: 'Euler', cfgScale: 1, seed: '1', width: 64, height: 64,
+    loraHashes: formatLoraHashes([{ name: 'style_v2', hash: '0123456789ab' }, { name: 'det,ail', hash: 'ba9876543210' }]), emphasis: 'None', version: 'Easel 0.1.0',
+  });
+  assert.equal(written.split('\n').at(-1), 'Steps: 4, Sampler: Euler, CFG scale: 1, Seed: 1, Size: 64x64, Lora hashes: "style_v2: 0123456789ab, detail: ba9876543210", Emphasis: None, Version: Easel 0.1.0');
+  const { parameters } = parseInfotext(written);
+  assert.deepEqual(parseLoraHashes(parameters.loraHashes!), [{ name: 'style_v2', hash: '0123456789ab' }, { name: 'detail', hash: 'ba9876543210' }]);
+  assert.deepEqual(parseInfotext('p\nSteps: 4, Seed: 1, Lora hashes: nonsense').unmapped, ['Lora hashes: nonsense']);
 });
