@@ -131,6 +131,8 @@ before(async () => {
   // files) they are passed through URIs, the worker and the PNG writer unchanged.
   const models = join(temporaryFolder('easel-e2e-models-'), 'Modèles SD');
   const model = await generateFixtureModel(join(models, 'heavy'), FIXTURE_VARIANTS.heavy);
+  const loras = temporaryFolder('easel-e2e-loras-');
+  copyFileSync(join(ROOT, 'test', 'reference', 'lora', 'loras', 'tiny_kohya_public.safetensors'), join(loras, 'tiny_kohya_public.safetensors'));
   workspace = join(temporaryFolder('easel-e2e-'), 'My Projects · café 画像');
   mkdirSync(join(workspace, 'src'), { recursive: true });
   writeFileSync(join(workspace, 'src', 'example.ts'), `// ${PROMPT}\nexport const answer = 42;\n`);
@@ -139,6 +141,7 @@ before(async () => {
     vsix,
     settings: {
       'easel.model': model,
+      'easel.loraDirectories': [loras],
       'easel.defaults.steps': 6,
       'easel.defaults.width': 256,
       'easel.defaults.height': 256,
@@ -310,3 +313,27 @@ test('right-click a PNG → "Edit with Easel…" → paint a mask → Generate �
   assert.ok(maxDelta(columns(result, 176, 256), columns(init, 176, 256)) <= 8, 'the unpainted region matches the original within the VAE round trip');
   assert.ok(meanDelta(columns(result, 0, 96), columns(init, 0, 96)) > 20, 'the painted region is repainted');
 }));
+
+test('panel "LoRA…" → pick a LoRA from easel.loraDirectories → multiplier → the tag is added to the prompt', { skip, timeout: 240_000 }, flow('5-lora-picker', async () => {
+  await runCommand('Easel: Generate Image');
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  await prompt.fill('a red circle');
+  await prompt.press('Tab');
+  await panel().locator('#add-lora').click();
+  const input = page.locator('.quick-input-widget input');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'tiny_kohya_public' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget', { hasText: 'Multiplier for tiny_kohya_public' }).waitFor({ state: 'visible', timeout: 30_000 });
+  await input.fill('0.8');
+  await page.keyboard.press('Enter');
+  await waitForValue(prompt, 'a red circle <lora:tiny_kohya_public:0.8>');
+  await screenshot('5-lora-picker');
+}));
+
+async function waitForValue(locator: ReturnType<FrameLocator['locator']>, expected: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await locator.inputValue()) !== expected) {
+    if (Date.now() > deadline) assert.equal(await locator.inputValue(), expected);
+    await new Promise((wait) => setTimeout(wait, 200));
+  }
+}
