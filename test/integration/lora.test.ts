@@ -178,3 +178,34 @@ test('changing LoRAs re-creates only the sessions they touch', async () => {
   await model.unet.release();
   await model.textEncoder.release();
 });
+
+test('SD 2.x: q, k and v LoRAs land on their thirds of OpenCLIP\'s fused in_proj_weight', async () => {
+  const folder = temporaryFolder('easel-lora-');
+  const IN_PROJ = 'cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight';
+  const weight = seeded(12 * 4, 20);
+  const graph = new GraphBuilder('text_encoder');
+  const x = graph.input('x', 'float32', [1, 4]);
+  graph.op('MatMul', [x, graph.op('Transpose', [graph.constant('float32', [12, 4], weight, { name: IN_PROJ })], { perm: [1, 0] })], {}, 'y');
+  graph.output('y', 'float32', [1, 12]);
+  const modelPath = join(folder, 'text.onnx');
+  await writeFile(modelPath, graph.encode().model);
+  // Rank-1 LoRAs whose up vectors differ per projection: q adds to rows 0…3 only, k to 4…7, v to 8…11.
+  const tensors: Record<string, { shape: number[]; values: Float32Array }> = {};
+  const ups = { q: Float32Array.of(1, 0, 0, 0), k: Float32Array.of(0, 2, 0, 0), v: Float32Array.of(0, 0, 0, 3) };
+  for (const [p, up] of Object.entries(ups)) {
+    tensors[`lora_te_text_model_encoder_layers_0_self_attn_${p}_proj.lora_down.weight`] = { shape: [1, 4], values: Float32Array.of(1, 1, 1, 1) };
+    tensors[`lora_te_text_model_encoder_layers_0_self_attn_${p}_proj.lora_up.weight`] = { shape: [4, 1], values: up };
+  }
+  const loraPath = join(folder, 'sd2.safetensors');
+  await writeLora(loraPath, tensors);
+  const lora: AppliedLora = { name: 'sd2', file: await openLoraFile(loraPath), textEncoderMultiplier: 1, unetMultiplier: 1 };
+  const patched = await patchComponent(modelPath, undefined, 'text_encoder', [lora]);
+  const { session } = await createSessionWithProvider(modelPath, 'cpu', {}, undefined, patched.bytes);
+  const input = Float32Array.of(1, 2, 3, 4);
+  const y = (await session.run({ x: new ort.Tensor('float32', input, [1, 4]) })).y.data as Float32Array;
+  const base = Array.from({ length: 12 }, (_, o) => input.reduce((sum, v, c) => sum + v * weight[o * 4 + c], 0));
+  // x · down = 10, so row o gains 10 × up[o mod 4] in its third.
+  const gain = [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3].map((u) => 10 * u);
+  base.forEach((value, o) => assert.ok(Math.abs(y[o] - (value + gain[o])) < 1e-4, `row ${o}: ${y[o]} vs ${value + gain[o]}`));
+  await session.release();
+});
