@@ -1,16 +1,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { writeSafetensors, type TensorSpec } from '../../src/engine/checkpoint/safetensorsWriter.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../../src/engine/float16.ts';
-import { openLoraFile } from '../../src/engine/lora/loraFile.ts';
+import { findLoraFile, openLoraFile } from '../../src/engine/lora/loraFile.ts';
 import { applyLoras, patchComponent, type AppliedLora } from '../../src/engine/lora/loraSessions.ts';
-import type { LoadedModel } from '../../src/engine/modelSessions.ts';
+import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
+import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { GraphBuilder } from '../../src/engine/onnx/onnxWriter.ts';
+import { generate, validateParams } from '../../src/engine/pipeline.ts';
+import { parseExtraNetworks } from '../../src/engine/promptSyntax.ts';
 import { createSessionWithProvider } from '../../src/engine/providers.ts';
+import type { SamplerName } from '../../src/engine/samplers/index.ts';
+import { importCheckpoint } from '../../src/models/checkpointImport.ts';
+import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
+import { compareWithPng } from '../helpers/referenceImages.ts';
 
 const TO_Q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
 const CONV = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight';
@@ -208,4 +219,62 @@ test('SD 2.x: q, k and v LoRAs land on their thirds of OpenCLIP\'s fused in_proj
   const gain = [1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 3].map((u) => 10 * u);
   base.forEach((value, o) => assert.ok(Math.abs(y[o] - (value + gain[o])) < 1e-4, `row ${o}: ${y[o]} vs ${value + gain[o]}`));
   await session.release();
+});
+const LORA_REFERENCE = fileURLToPath(new URL('../reference/lora/', import.meta.url));
+const SINGLE_FILE = fileURLToPath(new URL('../reference/single_file/', import.meta.url));
+
+interface LoraCase {
+  id: string; model: string; lora: string; multiplier: number; prompt: string; negative: string; sampler: SamplerName; schedule: string;
+  steps: number; cfg: number; seed: number; width: number; height: number; expected: string;
+}
+const loraCases = JSON.parse(readFileSync(join(LORA_REFERENCE, 'cases.json'), 'utf8')) as { tolerance: { mean: number; max: number }; cases: LoraCase[] };
+
+test('the reference kohya LoRA on the imported single-file model reproduces diffusers\' images at both multipliers', async () => {
+  const library = temporaryFolder('easel-lora-import-');
+  const imported = await importCheckpoint(join(SINGLE_FILE, 'sd15-tiny-public-fp32.safetensors'), {
+    destinationRoot: library, name: 'tiny', tokenizerDir: join(SINGLE_FILE, 'diffusers-safetensors', 'tokenizer'),
+  });
+  const model = await loadModel(await inspectModelFolder(imported.folder), 'cpu');
+  try {
+    for (const c of loraCases.cases) {
+      const tags = parseExtraNetworks(c.prompt).loras;
+      assert.deepEqual(tags.map((tag) => [tag.name, tag.unetMultiplier, tag.textEncoderMultiplier]), [['tiny_kohya_public', c.multiplier, c.multiplier]]);
+      const file = await openLoraFile(await findLoraFile(tags[0].name, [join(LORA_REFERENCE, 'loras')]));
+      const { notices } = await applyLoras(model, [{ name: tags[0].name, file, textEncoderMultiplier: tags[0].textEncoderMultiplier, unetMultiplier: tags[0].unetMultiplier }]);
+      assert.deepEqual(notices, []);
+      // diffusers read the prompt literally (its brackets are text): A1111's "Emphasis: None".
+      const params = validateParams({
+        prompt: c.prompt, negativePrompt: c.negative, sampler: c.sampler, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic',
+        steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height, emphasis: 'None',
+      }, model);
+      const [image] = await generate(model, params);
+      const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(LORA_REFERENCE, c.expected));
+      if (process.env.EASEL_PRINT) console.log(c.id, mean, max);
+      assert.ok(mean <= loraCases.tolerance.mean && max <= loraCases.tolerance.max, `${c.id}: mean |Δ| ${mean.toFixed(4)}, max ${max} levels`);
+    }
+  } finally {
+    await model.release();
+  }
+});
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+test('CLI: <lora:…> with --lora-dir on an imported checkpoint writes the reference image and A1111\'s Lora hashes', async () => {
+  const dir = temporaryFolder('easel-cli-lora-');
+  const models = join(dir, 'models');
+  const imported = spawnSync(process.execPath, [CLI, 'models', 'import', join(SINGLE_FILE, 'sd15-tiny-public-fp32.safetensors'), '--dir', models,
+    '--tokenizer', join(SINGLE_FILE, 'diffusers-safetensors', 'tokenizer')], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(imported.status, 0, imported.stderr);
+  const c = loraCases.cases[0];
+  const out = join(dir, 'cat.png');
+  const run = spawnSync(process.execPath, [CLI, 'generate', '--model', imported.stdout.trim(), '--prompt', c.prompt, '--negative-prompt', c.negative,
+    '--sampler', c.sampler, '--steps', String(c.steps), '--cfg', String(c.cfg), '--seed', String(c.seed), '--width', String(c.width), '--height', String(c.height),
+    '--emphasis', 'None', '--lora-dir', join(LORA_REFERENCE, 'loras'), '--out', out, '--yes'], { encoding: 'utf8', timeout: 120_000 });
+  assert.equal(run.status, 0, run.stderr);
+  const metadata = readImageMetadata(readFileSync(out));
+  assert.equal(metadata.parameters.loraHashes, 'tiny_kohya_public: 0ff80f3029d5');
+  assert.match(readImageMetadata(readFileSync(out)).chunks.find((chunk) => chunk.keyword === 'parameters')?.text ?? '', /<lora:tiny_kohya_public:0\.8>\n.*Lora hashes: "tiny_kohya_public: 0ff80f3029d5"/s);
+  const { data, info } = await sharp(out).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { mean, max } = await compareWithPng(new Uint8Array(data), info.width, info.height, join(LORA_REFERENCE, c.expected));
+  assert.ok(mean <= loraCases.tolerance.mean && max <= loraCases.tolerance.max, `mean ${mean}, max ${max}`);
 });
