@@ -14,10 +14,11 @@ import { applyLoras, patchComponent, type AppliedLora } from '../../src/engine/l
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { GraphBuilder } from '../../src/engine/onnx/onnxWriter.ts';
-import { generate, validateParams } from '../../src/engine/pipeline.ts';
+import { validateParams } from '../../src/engine/generationParams.ts';
+import { generate } from '../../src/engine/pipeline.ts';
 import { parseExtraNetworks } from '../../src/engine/promptSyntax.ts';
 import { createSessionWithProvider } from '../../src/engine/providers.ts';
-import type { SamplerName } from '../../src/engine/samplers/index.ts';
+import type { SamplerName } from '../../src/shared/names.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
