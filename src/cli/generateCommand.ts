@@ -27,7 +27,8 @@ Generates images with a diffusers-format ONNX Stable Diffusion model.
 Options:
   --model DIR|FILE       model folder (model_index.json, unet/, text_encoder/, vae_decoder/, tokenizer/, scheduler/),
                          or a .safetensors checkpoint (imported into the model library on first use)
-  --prompt TEXT          what to draw
+  --prompt TEXT          what to draw ("-" reads it from standard input)
+  --prompt-file FILE     read the prompt from a UTF-8 text file instead (for long prompts)
   --negative-prompt TEXT what to steer away from
   --steps N              sampling steps, ${LIMITS.steps.min} … ${LIMITS.steps.max} (default ${DEFAULTS.steps})
   --cfg X                classifier-free guidance scale, ${LIMITS.cfgScale.min} … ${LIMITS.cfgScale.max} (default ${DEFAULTS.cfgScale}; ≤ 1 turns guidance off)
@@ -56,6 +57,7 @@ Options:
   --safety-checker MODE  ${SAFETY_CHECKER_MODES.join(' | ')} (default ${DEFAULTS.safetyChecker}): what to do when the model's safety checker flags an image
   -y, --yes              go ahead when the prompt filter warns
   --json                 print one JSON line per image on stdout
+  --verbose              also show ONNX Runtime's own warnings and errors
   -h, --help             show this help
 `;
 
@@ -79,6 +81,8 @@ export async function runGenerate(argv: string[]): Promise<number> {
     options: {
       model: { type: 'string' },
       prompt: { type: 'string' },
+      'prompt-file': { type: 'string' },
+      verbose: { type: 'boolean' },
       'negative-prompt': { type: 'string' },
       steps: { type: 'string' },
       cfg: { type: 'string' },
@@ -112,7 +116,10 @@ export async function runGenerate(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.model) throw new EaselError('INVALID_REQUEST', '--model is required: a diffusers ONNX model folder or a .safetensors checkpoint.');
-  if (values.prompt === undefined) throw new EaselError('INVALID_REQUEST', '--prompt is required.');
+  if (values.prompt !== undefined && values['prompt-file'] !== undefined) throw new EaselError('INVALID_REQUEST', 'Give either --prompt or --prompt-file, not both.');
+  if (values['prompt-file'] !== undefined) values.prompt = await readPromptFile(values['prompt-file']);
+  else if (values.prompt === '-') values.prompt = await readPromptFromStdin();
+  if (values.prompt === undefined) throw new EaselError('INVALID_REQUEST', '--prompt (or --prompt-file) is required.');
   if (!values.out) throw new EaselError('INVALID_REQUEST', '--out is required: the PNG file to write.');
   if (extname(values.out).toLowerCase() !== '.png') throw new EaselError('INVALID_REQUEST', `--out must name a .png file, got "${values.out}".`);
   const provider = values.provider === undefined ? DEFAULTS.executionProvider : parseName(EXECUTION_PROVIDERS, values.provider, '--provider');
@@ -157,6 +164,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const memory = values.memory === undefined ? DEFAULTS.memory : parseName(MEMORY_MODES, values.memory, '--memory');
   const service = new GenerationService({
     workerPath: join(__dirname, 'worker.js'), hashCacheFile: join(homedir(), '.cache', 'easel', 'model-hashes.json'), graphCacheDir: join(homedir(), '.cache', 'easel', 'optimized-graphs'),
+    verbose: values.verbose === true,
   });
   const bar = new ProgressBar();
   const batchCount = request.batchCount ?? 1;
@@ -216,6 +224,46 @@ async function decoderChoice(value: string | undefined, modelDir: string): Promi
   }
   const folder = await inspectTinyDecoderFolder(resolve(value));
   return { decoder: 'tiny', tinyDecoderDir: folder.root };
+}
+
+/** The most prompt text read from a file or standard input; the prompt's own limit applies after. */
+const MAX_PROMPT_INPUT_BYTES = 1024 * 1024;
+
+/** A prompt file: UTF-8 text, one trailing line break dropped (as editors add one). */
+async function readPromptFile(path: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new EaselError('INVALID_REQUEST', `--prompt-file ${path} is not a file.`);
+    if (info.size > MAX_PROMPT_INPUT_BYTES) throw new EaselError('INVALID_REQUEST', `--prompt-file ${path} holds ${info.size} bytes; a prompt file may hold at most ${MAX_PROMPT_INPUT_BYTES}.`);
+    bytes = await readFile(path);
+  } catch (error) {
+    if (error instanceof EaselError) throw error;
+    throw new EaselError('INVALID_REQUEST', `Cannot read --prompt-file ${path}: ${(error as Error).message}.`, { cause: error });
+  }
+  return promptText(bytes, `--prompt-file ${path}`);
+}
+
+/** `--prompt -`: the prompt from standard input, up to its end. */
+async function readPromptFromStdin(): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_PROMPT_INPUT_BYTES) throw new EaselError('INVALID_REQUEST', `The prompt on standard input is longer than ${MAX_PROMPT_INPUT_BYTES} bytes.`);
+    parts.push(chunk as Buffer);
+  }
+  return promptText(Buffer.concat(parts), 'The prompt on standard input');
+}
+
+function promptText(bytes: Buffer, what: string): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new EaselError('INVALID_REQUEST', `${what} is not UTF-8 text.`);
+  }
+  return text.replace(/\r?\n$/, '');
 }
 
 async function confirm(question: string): Promise<boolean> {

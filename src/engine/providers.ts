@@ -73,8 +73,8 @@ export async function createSessionWithProvider(
       const message = (error as Error).message ?? String(error);
       attempts.push({ provider, error: message });
       if (choice !== 'auto' || provider === 'cpu') {
-        if (isProviderFailure(message)) {
-          throw new EaselError('PROVIDER_UNAVAILABLE', `The ${provider} execution provider is not available here: ${firstLine(message)}. Choose "auto" or "cpu" in easel.executionProvider.`, { cause: error });
+        if (provider !== 'cpu' && (isProviderFailure(message) || !(await providerStarts(provider)))) {
+          throw new EaselError('PROVIDER_UNAVAILABLE', `The ${provider} execution provider could not start here: ${providerReason(message)}. The model was not checked; choose "auto" or "cpu" in easel.executionProvider.`, { cause: error });
         }
         throw describeLoadFailure(modelPath, message, error);
       }
@@ -96,6 +96,7 @@ async function createTunedSession(source: ModelSource, provider: ExecutionProvid
   const config = tuningConfig(tuning);
   const create = (path: string | Uint8Array, options: ort.InferenceSession.SessionOptions, sourceConfig: Record<string, string>) => ort.InferenceSession.create(path as string, {
     graphOptimizationLevel: 'all',
+    logSeverityLevel: onnxRuntimeLogging.severity,
     ...options,
     extra: { session: { ...config, ...sourceConfig, ...(options.extra as { session?: Record<string, string> } | undefined)?.session } },
     executionProviders: [provider],
@@ -128,8 +129,35 @@ function firstLine(message: string): string {
   return message.split('\n')[0].trim();
 }
 
-function isProviderFailure(message: string): boolean {
-  return /execution provider|backend|not supported|not found in backend|EP/i.test(message) && !/protobuf|model_path|external data|\.onnx/i.test(message);
+/**
+ * How ONNX Runtime words a provider that cannot start (no GPU adapter, a missing driver or shared
+ * library, a backend this build lacks), as opposed to a model it cannot read. Whole words only: a
+ * loose /EP/ also matched "step".
+ */
+export function isProviderFailure(message: string): boolean {
+  return /\bexecution provider\b|\bbackend\b|\badapter\b|\bFailed to load (shared )?library\b|\bprovider_bridge|\/core\/providers\/(?!cpu\/)|OrtSessionOptionsAppendExecutionProvider|\bCUDA\b|\bcuDNN\b|\bVulkan\b|\bD3D12\b|\bDirectML\b|\bCoreML\b/i.test(message)
+    && !/protobuf|model_path|external data|\.onnx\b/i.test(message);
+}
+
+/** The provider's own reason, without ONNX Runtime's source-file prefix. */
+function providerReason(message: string): string {
+  const line = firstLine(message);
+  const stripped = line.replace(/^\S*\.(cc|cpp|h):\d+\s+(\S+::\S+\s*)?/, '').replace(/^.*? was false\. /, '');
+  return stripped || line;
+}
+
+/** Whether `provider` starts at all here: the tiny probe model loads and runs on it. */
+async function providerStarts(provider: ExecutionProvider): Promise<boolean> {
+  return (await probeProvider(provider)).works;
+}
+
+/** ONNX Runtime's own log lines: off by default (errors reach the user as Easel's sentence), on with --verbose. */
+const onnxRuntimeLogging = { severity: 4 as 0 | 1 | 2 | 3 | 4 };
+
+/** Sets how much ONNX Runtime prints itself: `verbose` shows its warnings and errors on stderr. */
+export function configureOnnxRuntimeLogging(verbose: boolean): void {
+  onnxRuntimeLogging.severity = verbose ? 2 : 4;
+  ort.env.logLevel = verbose ? 'warning' : 'fatal';
 }
 
 /** Turns ONNX Runtime's load errors into a sentence that names the file and what to do. */
@@ -149,16 +177,18 @@ const PROBE_MODEL = Buffer.from('CAgSDmVhc2VsLWZpeHR1cmVzOkcKHAoBeBIBeRoKSWRlbnR
 /** Tries every provider this build offers on a tiny model; the first that works is what `auto` uses. */
 export async function probeProviders(): Promise<ProviderProbe[]> {
   const results: ProviderProbe[] = [];
-  for (const provider of candidateProviders()) {
-    const started = performance.now();
-    try {
-      const session = await ort.InferenceSession.create(new Uint8Array(PROBE_MODEL), { executionProviders: [provider] });
-      await session.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
-      await session.release();
-      results.push({ provider, works: true, detail: 'loads and runs', ms: performance.now() - started });
-    } catch (error) {
-      results.push({ provider, works: false, detail: firstLine((error as Error).message ?? String(error)), ms: performance.now() - started });
-    }
-  }
+  for (const provider of candidateProviders()) results.push(await probeProvider(provider));
   return results;
+}
+
+async function probeProvider(provider: ExecutionProvider): Promise<ProviderProbe> {
+  const started = performance.now();
+  try {
+    const session = await ort.InferenceSession.create(new Uint8Array(PROBE_MODEL), { executionProviders: [provider], logSeverityLevel: onnxRuntimeLogging.severity });
+    await session.run({ x: new ort.Tensor('float32', Float32Array.of(1), [1]) });
+    await session.release();
+    return { provider, works: true, detail: 'loads and runs', ms: performance.now() - started };
+  } catch (error) {
+    return { provider, works: false, detail: providerReason((error as Error).message ?? String(error)), ms: performance.now() - started };
+  }
 }

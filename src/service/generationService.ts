@@ -91,6 +91,8 @@ export interface ServiceOptions {
   /** How long a running job may take to stop after cancel before its worker is terminated. */
   cancelGraceMs?: number;
   log?: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** Let ONNX Runtime print its own warnings and errors (CLI --verbose); otherwise it prints nothing. */
+  verbose?: boolean;
 }
 
 /**
@@ -199,7 +201,7 @@ export class GenerationService {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(this.options.workerPath, {
-      workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile, graphCacheDir: this.options.graphCacheDir },
+      workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile, graphCacheDir: this.options.graphCacheDir, verbose: this.options.verbose === true },
     });
     this.worker = worker;
     worker.on('message', (raw: unknown) => this.receive(worker, raw));

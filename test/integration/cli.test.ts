@@ -1,10 +1,9 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { imageDifference, readRgb } from '../helpers/referenceImage.ts';
@@ -196,4 +195,29 @@ test('generate --lora-dir: a missing LoRA and a LoRA for another model are refus
   assert.notEqual(foreign.code, 0);
   assert.match(foreign.stderr, /The LoRA "tiny_kohya_public" changes no weight of this model/);
   assert.deepEqual(readdirSync(folder), [], 'nothing written');
+});
+
+test('--prompt-file and --prompt - (standard input) carry the prompt; a 64 KB argument never ends the CLI by a signal', () => {
+  const folder = temporaryFolder();
+  const promptFile = join(folder, 'prompt.txt');
+  writeFileSync(promptFile, 'a yellow sun over the ocean\n');
+  const common = ['generate', '--model', demo, '--steps', '1', '--width', '64', '--height', '64', '--seed', '4'];
+  const fromFile = easel(...common, '--prompt-file', promptFile, '--out', join(folder, 'file.png'));
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  assert.equal(readImageMetadata(readFileSync(join(folder, 'file.png'))).parameters.prompt, 'a yellow sun over the ocean');
+  const fromStdin = spawnSync(process.execPath, [CLI, ...common, '--prompt', '-', '--out', join(folder, 'stdin.png')], { input: 'a red square\n', encoding: 'utf8', timeout: 120_000 });
+  assert.equal(fromStdin.status, 0, fromStdin.stderr);
+  assert.equal(readImageMetadata(readFileSync(join(folder, 'stdin.png'))).parameters.prompt, 'a red square');
+  const both = easel(...common, '--prompt', 'x', '--prompt-file', promptFile, '--out', join(folder, 'both.png'));
+  assert.equal(both.code, 1);
+  assert.match(both.stderr, /^easel: error: Give either --prompt or --prompt-file, not both\.$/m);
+  const notUtf8 = join(folder, 'latin1.txt');
+  writeFileSync(notUtf8, Buffer.of(0x63, 0x61, 0x66, 0xe9));
+  assert.match(easel(...common, '--prompt-file', notUtf8, '--out', join(folder, 'bad.png')).stderr, /is not UTF-8 text/);
+  for (const args of [['--model', `/${'m'.repeat(65_536)}`], [`--${'x'.repeat(65_536)}`], ['--seed', '9'.repeat(65_536)]]) {
+    const long = spawnSync(process.execPath, [CLI, ...common, '--prompt', 'x', '--out', join(folder, 'long.png'), ...args], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(long.signal, null, `ended by ${long.signal}`);
+    assert.notEqual(long.status, 0);
+    assert.equal(long.stderr.trim().split('\n').filter((line) => line.startsWith('easel: error:')).length, 1, long.stderr.slice(-300));
+  }
 });
