@@ -1,8 +1,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { readImportRecord } from '../engine/checkpoint/importRecord.ts';
-import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFolder.ts';
-import { readOnnxInputTypes } from './onnxInputs.ts';
+import { inspectModelFolder, inspectTinyDecoderFolder, type ModelFolder } from '../engine/modelFolder.ts';
+import { onnxFileProblem, readOnnxInputTypes } from './onnxInputs.ts';
 
 export type ModelFamily = 'SD 1.x' | 'SD 2.x' | 'SD-Turbo' | 'LCM';
 
@@ -39,6 +39,15 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
   }
 }
 
+/** The first component whose ONNX file or external weights are incomplete, said in a sentence. */
+export async function componentFilesProblem(folder: ModelFolder): Promise<string | undefined> {
+  for (const component of Object.values(folder.components)) {
+    const problem = await onnxFileProblem(component);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 async function describe(path: string): Promise<ModelEntry> {
   const name = basename(path);
   const sizeBytes = await folderSize(path);
@@ -54,6 +63,8 @@ async function describe(path: string): Promise<ModelEntry> {
     if (folder.imported) family = (await readImportRecord(path))?.family === 'SD 2.x' ? 'SD 2.x' : 'SD 1.x';
     if (scheduler?._class_name === 'LCMScheduler' || /lcm/i.test(name)) family = 'LCM';
     else if (/turbo/i.test(name)) family = 'SD-Turbo';
+    const problem = await componentFilesProblem(folder);
+    if (problem) return { path, name, valid: false, reason: problem, sizeBytes };
     const inputs = await readOnnxInputTypes(folder.components.unet!);
     const sampleType = inputs?.sample;
     return {

@@ -17,7 +17,7 @@ import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPane
 import { settingsFromMetadata } from './regenerate.ts';
 import { listLoraFiles, recallLoras } from '../engine/lora/loraFile.ts';
 import { parseLoraHashes } from '../png/loraHashes.ts';
-import { listModels } from '../models/library.ts';
+import { componentFilesProblem, listModels } from '../models/library.ts';
 import { importCheckpoint, isCheckpointFile } from '../models/checkpointImport.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
@@ -296,7 +296,8 @@ async function pickModel(storage: string, providers: string): Promise<string | u
   if (!folder?.[0]) return undefined;
   if (isCheckpointFile(folder[0].fsPath)) return void vscode.commands.executeCommand('easel.importCheckpoint', folder[0]);
   try {
-    await inspectModelFolder(folder[0].fsPath);
+    const problem = await componentFilesProblem(await inspectModelFolder(folder[0].fsPath));
+    if (problem) throw new Error(problem);
     return folder[0].fsPath;
   } catch (error) {
     void vscode.window.showErrorMessage(`Easel: ${(error as Error).message}`);
