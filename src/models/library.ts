@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { readImportRecord } from '../engine/checkpoint/importRecord.ts';
-import { inspectModelFolder, inspectTinyDecoderFolder, type ModelFolder } from '../engine/modelFolder.ts';
+import { inspectModelFolder, inspectTinyDecoderFolder, type ComponentName, type ModelFolder } from '../engine/modelFolder.ts';
 import { onnxFileProblem, readOnnxInputTypes } from './onnxInputs.ts';
 
 export type ModelFamily = 'SD 1.x' | 'SD 2.x' | 'SD-Turbo' | 'LCM';
@@ -41,8 +41,8 @@ async function readJson(path: string): Promise<Record<string, unknown> | undefin
 
 /** The first component whose ONNX file or external weights are incomplete, said in a sentence. */
 export async function componentFilesProblem(folder: ModelFolder): Promise<string | undefined> {
-  for (const component of Object.values(folder.components)) {
-    const problem = await onnxFileProblem(component);
+  for (const [name, component] of Object.entries(folder.components)) {
+    const problem = await onnxFileProblem(component, folder.imported?.weightsDirs[name as ComponentName]);
     if (problem) return problem;
   }
   return undefined;

@@ -51,9 +51,10 @@ const MAX_GRAPH_CHECK_BYTES = 64 * 1024 * 1024;
  * What is wrong with an ONNX file, cheaply, or undefined when nothing is: the ModelProto's fields
  * must end exactly at the end of the file (a truncated download does not), and every external
  * weights file its initializers point to must exist and be long enough. Reads the field headers and,
- * when the graph is small (weights outside), the graph.
+ * when the graph is small (weights outside), the graph. External data is looked for in `weightsDir`
+ * (an imported checkpoint's graph points into the .safetensors where it lies).
  */
-export async function onnxFileProblem(path: string): Promise<string | undefined> {
+export async function onnxFileProblem(path: string, weightsDir = dirname(path)): Promise<string | undefined> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
@@ -110,7 +111,7 @@ export async function onnxFileProblem(path: string): Promise<string | undefined>
       if (external && location) needed.set(location, Math.max(needed.get(location) ?? 0, extent));
     }
     for (const [location, extent] of needed) {
-      const file = join(dirname(path), location);
+      const file = join(weightsDir, location);
       const info = await stat(file).catch(() => undefined);
       if (!info?.isFile()) return `${path} needs its external weights file ${file}, which is missing. Download the model again.`;
       if (info.size < extent) return `${path}: its external weights file ${file} is truncated (${info.size} bytes of at least ${extent}). Download the model again.`;
