@@ -19,7 +19,10 @@ export async function readRgb(path: string): Promise<{ rgb: Uint8Array; width: n
   return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
-/** Mean |Δ| in [0, 1] units and max |Δ| in 8-bit levels, the tolerance's two measures (test/reference/README.md). */
+/**
+ * Mean and max |Δ|, both in 8-bit levels: the tolerance's two measures (test/reference/README.md; the
+ * reference READMEs quote correct implementations at mean ≤ 0.0003 levels).
+ */
 export function imageDifference(actual: Uint8Array, expected: Uint8Array): { mean: number; max: number } {
   if (actual.length !== expected.length) throw new Error(`image sizes differ: ${actual.length} vs ${expected.length} bytes`);
   let sum = 0;
@@ -29,5 +32,12 @@ export function imageDifference(actual: Uint8Array, expected: Uint8Array): { mea
     sum += d;
     if (d > max) max = d;
   }
-  return { mean: sum / actual.length / 255, max };
+  return { mean: sum / actual.length, max };
+}
+
+/** Mean and max |Δ| in 8-bit levels between an RGB image and a reference PNG, which must have its size. */
+export async function compareWithPng(rgb: Uint8Array, width: number, height: number, pngPath: string): Promise<{ mean: number; max: number }> {
+  const expected = await readRgb(pngPath);
+  if (expected.width !== width || expected.height !== height) throw new Error(`${pngPath} is ${expected.width}×${expected.height}, the image ${width}×${height}`);
+  return imageDifference(rgb, expected.rgb);
 }

@@ -17,7 +17,7 @@ import { openCheckpoint } from '../../src/engine/checkpoint/buildGraphs.ts';
 import { readYamlOverrides } from '../../src/engine/checkpoint/ldmConfig.ts';
 import { SYNTHETIC_CONFIGS, writeSyntheticCheckpoint } from '../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
-import { compareWithPng } from '../helpers/referenceImages.ts';
+import { compareWithPng } from '../helpers/referenceImage.ts';
 
 const REFERENCE = fileURLToPath(new URL('../reference/single_file/', import.meta.url));
 const TOKENIZER = join(REFERENCE, 'diffusers-safetensors', 'tokenizer');

@@ -22,7 +22,7 @@ import type { SamplerName } from '../../src/shared/names.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
-import { compareWithPng } from '../helpers/referenceImages.ts';
+import { compareWithPng } from '../helpers/referenceImage.ts';
 
 const TO_Q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
 const CONV = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight';
