@@ -6,6 +6,7 @@ import {
 } from '../src/protocol/panelMessages.ts';
 import { settingsProblems } from '../src/shared/generationSettings.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/shared/names.ts';
+import { RESTRICTED_MODE_NOTICE } from '../src/shared/restrictedMode.ts';
 import { DEFAULT_STRENGTH, MAX_MASK_BLUR, PANEL_MASK_BLUR, sizeForImage } from '../src/engine/editLimits.ts';
 
 provideVSCodeDesignSystem().register(
@@ -372,7 +373,7 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       applySettings(messageFromHost.settings);
       statusLine.textContent = messageFromHost.statusLine;
       trustLine.toggleAttribute('hidden', messageFromHost.trusted);
-      trustLine.textContent = messageFromHost.trusted ? '' : 'Restricted mode: model folders and the execution provider come from your user settings only.';
+      trustLine.textContent = messageFromHost.trusted ? '' : RESTRICTED_MODE_NOTICE;
       renderGallery();
       break;
     case 'model':

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FILE_NAME_TEMPLATE, DEFAULT_OUTPUT_FOLDER } from '../../../src/png/outputPath.ts';
 import { DEFAULTS, LIMITS, type Range } from '../../../src/shared/generationSettings.ts';
+import { RESTRICTED_MODE_NOTICE, RESTRICTED_SETTINGS } from '../../../src/shared/restrictedMode.ts';
 import {
   DECODER_KINDS, EXECUTION_PROVIDERS, LINK_STYLES, MEMORY_MODES, PROMPT_FILTER_MODES, RNG_SOURCES, SAFETY_CHECKER_MODES, SAMPLER_NAMES, SCHEDULE_TYPES,
 } from '../../../src/shared/names.ts';
@@ -65,4 +66,10 @@ test('enumDescriptions, where given, describe each enum value', () => {
   for (const [key, property] of Object.entries(properties) as Array<[string, Property & { enumDescriptions?: string[] }]>) {
     if (property.enumDescriptions) assert.equal(property.enumDescriptions.length, property.enum?.length, key);
   }
+});
+
+test('Restricted Mode: package.json restricts exactly the settings the panel\'s banner names, and the banner names each', () => {
+  assert.deepEqual([...manifest.capabilities.untrustedWorkspaces.restrictedConfigurations].sort(), Object.keys(RESTRICTED_SETTINGS).sort());
+  for (const label of Object.values(RESTRICTED_SETTINGS)) assert.ok(RESTRICTED_MODE_NOTICE.includes(label), `the banner names ${label}`);
+  for (const label of Object.values(RESTRICTED_SETTINGS)) assert.ok(manifest.capabilities.untrustedWorkspaces.description.includes(label.replace(/^the /, '')), `package.json's description names ${label}`);
 });
