@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import type { SamplerName } from '../../src/shared/names.ts';
 
 export const REFERENCE_DIR = join(import.meta.dirname, '..', 'reference');
 
@@ -40,4 +41,21 @@ export async function compareWithPng(rgb: Uint8Array, width: number, height: num
   const expected = await readRgb(pngPath);
   if (expected.width !== width || expected.height !== height) throw new Error(`${pngPath} is ${expected.width}×${expected.height}, the image ${width}×${height}`);
   return imageDifference(rgb, expected.rgb);
+}
+
+/** The text-to-image settings of a reference case (single_file, lora), as cases.json spells them. */
+export interface TextToImageCase {
+  id: string; prompt: string; negative: string; sampler: SamplerName; schedule: string;
+  steps: number; cfg: number; seed: number; width: number; height: number; expected: string;
+}
+
+/**
+ * A case's settings as Easel's request: Karras when the case says so, and the prompt read literally
+ * (A1111's "Emphasis: None"), as diffusers reads brackets.
+ */
+export function referenceCaseParams(c: TextToImageCase) {
+  return {
+    prompt: c.prompt, negativePrompt: c.negative, sampler: c.sampler, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic',
+    steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height, emphasis: 'None',
+  } as const;
 }

@@ -11,20 +11,18 @@ import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { validateParams } from '../../src/engine/generationParams.ts';
-import type { SamplerName } from '../../src/shared/names.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
 import { openCheckpoint } from '../../src/engine/checkpoint/buildGraphs.ts';
 import { readYamlOverrides } from '../../src/engine/checkpoint/ldmConfig.ts';
 import { SYNTHETIC_CONFIGS, writeSyntheticCheckpoint } from '../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
-import { compareWithPng } from '../helpers/referenceImage.ts';
+import { compareWithPng, referenceCaseParams, type TextToImageCase } from '../helpers/referenceImage.ts';
 
 const REFERENCE = fileURLToPath(new URL('../reference/single_file/', import.meta.url));
 const TOKENIZER = join(REFERENCE, 'diffusers-safetensors', 'tokenizer');
 
-interface ReferenceCase {
-  id: string; model: string; prompt: string; negative: string; sampler: SamplerName; schedule: string;
-  steps: number; cfg: number; seed: number; width: number; height: number; expected: string;
+interface ReferenceCase extends TextToImageCase {
+  model: string;
 }
 const cases = JSON.parse(readFileSync(join(REFERENCE, 'cases.json'), 'utf8')) as { tolerance: { mean: number; max: number }; cases: ReferenceCase[] };
 
@@ -45,10 +43,7 @@ for (const attention of ['fused', 'plain'] as const) {
       });
       const model = await loadModel(await inspectModelFolder(imported.folder), 'cpu');
       loaded.push(model);
-      const params = validateParams({
-        prompt: c.prompt, negativePrompt: c.negative, sampler: c.sampler, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic',
-        steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height, emphasis: 'None',
-      }, model);
+      const params = validateParams(referenceCaseParams(c), model);
       const [image] = await generate(model, params);
       const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(REFERENCE, c.expected));
       if (process.env.EASEL_PRINT) console.log(c.id, attention, mean, max);

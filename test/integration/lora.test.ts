@@ -18,11 +18,10 @@ import { validateParams } from '../../src/engine/generationParams.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { parseExtraNetworks } from '../../src/engine/promptSyntax.ts';
 import { createSessionWithProvider } from '../../src/engine/providers.ts';
-import type { SamplerName } from '../../src/shared/names.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
-import { compareWithPng } from '../helpers/referenceImage.ts';
+import { compareWithPng, referenceCaseParams, type TextToImageCase } from '../helpers/referenceImage.ts';
 
 const TO_Q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
 const CONV = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight';
@@ -224,9 +223,8 @@ test('SD 2.x: q, k and v LoRAs land on their thirds of OpenCLIP\'s fused in_proj
 const LORA_REFERENCE = fileURLToPath(new URL('../reference/lora/', import.meta.url));
 const SINGLE_FILE = fileURLToPath(new URL('../reference/single_file/', import.meta.url));
 
-interface LoraCase {
-  id: string; model: string; lora: string; multiplier: number; prompt: string; negative: string; sampler: SamplerName; schedule: string;
-  steps: number; cfg: number; seed: number; width: number; height: number; expected: string;
+interface LoraCase extends TextToImageCase {
+  model: string; lora: string; multiplier: number;
 }
 const loraCases = JSON.parse(readFileSync(join(LORA_REFERENCE, 'cases.json'), 'utf8')) as { tolerance: { mean: number; max: number }; cases: LoraCase[] };
 
@@ -243,11 +241,7 @@ test('the reference kohya LoRA on the imported single-file model reproduces diff
       const file = await openLoraFile(await findLoraFile(tags[0].name, [join(LORA_REFERENCE, 'loras')]));
       const { notices } = await applyLoras(model, [{ name: tags[0].name, file, textEncoderMultiplier: tags[0].textEncoderMultiplier, unetMultiplier: tags[0].unetMultiplier }]);
       assert.deepEqual(notices, []);
-      // diffusers read the prompt literally (its brackets are text): A1111's "Emphasis: None".
-      const params = validateParams({
-        prompt: c.prompt, negativePrompt: c.negative, sampler: c.sampler, schedule: c.schedule === 'karras' ? 'Karras' : 'Automatic',
-        steps: c.steps, cfgScale: c.cfg, seed: c.seed, width: c.width, height: c.height, emphasis: 'None',
-      }, model);
+      const params = validateParams(referenceCaseParams(c), model);
       const [image] = await generate(model, params);
       const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(LORA_REFERENCE, c.expected));
       if (process.env.EASEL_PRINT) console.log(c.id, mean, max);
