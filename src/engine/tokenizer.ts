@@ -162,25 +162,123 @@ export class ClipTokenizer {
     if (cached) return cached;
     const symbols = [...Buffer.from(piece, 'utf8')].map((b) => BYTE_TO_UNICODE[b]);
     symbols[symbols.length - 1] += '</w>';
-    while (symbols.length > 1) {
-      let bestRank = Infinity;
-      let bestIndex = -1;
-      for (let i = 0; i < symbols.length - 1; i++) {
-        const rank = this.mergeRanks.get(`${symbols[i]} ${symbols[i + 1]}`);
-        if (rank !== undefined && rank < bestRank) {
-          bestRank = rank;
-          bestIndex = i;
-        }
-      }
-      if (bestIndex < 0) break;
-      const first = symbols[bestIndex];
-      const second = symbols[bestIndex + 1];
-      for (let i = 0; i < symbols.length - 1; i++) {
-        if (symbols[i] === first && symbols[i + 1] === second) symbols.splice(i, 2, first + second);
-      }
-    }
-    const ids = symbols.map((symbol) => this.vocab.get(symbol) ?? this.eosId);
+    const ids = bytePairMerge(symbols, (first, second) => this.mergeRanks.get(`${first} ${second}`)).map((symbol) => this.vocab.get(symbol) ?? this.eosId);
     if (this.cache.size < 10000) this.cache.set(piece, ids);
     return ids;
+  }
+}
+
+/**
+ * CLIP's `bpe()`: repeatedly take the lowest-ranked adjacent pair and merge every occurrence of it, left to
+ * right without overlap. CLIP rescans the whole word for each merge, which is quadratic: a 40 000-character
+ * word took over 10 s, so one hostile prompt could stall the worker. Here the pairs wait in a heap ordered by
+ * (rank, position) and the symbols form a linked list, so a word of n symbols costs O(n log n). All pairs of the
+ * lowest rank are merged before any pair that those merges create, exactly as CLIP's one pass per rank does.
+ */
+export function bytePairMerge(symbols: string[], rankOf: (first: string, second: string) => number | undefined): string[] {
+  const count = symbols.length;
+  if (count < 2) return symbols;
+  const parts = symbols.slice();
+  const next = Int32Array.from({ length: count }, (_, i) => (i + 1 < count ? i + 1 : -1));
+  const previous = Int32Array.from({ length: count }, (_, i) => i - 1);
+  const alive = new Uint8Array(count).fill(1);
+  const queue = new PairQueue();
+  const enqueue = (left: number) => {
+    const right = next[left];
+    if (right < 0) return;
+    const rank = rankOf(parts[left], parts[right]);
+    if (rank !== undefined) queue.push(rank, left, parts[left], parts[right]);
+  };
+  for (let i = 0; i + 1 < count; i++) enqueue(i);
+  const pass: number[] = [];
+  while (queue.size > 0) {
+    const rank = queue.peekRank();
+    const { first, second } = queue.peekPair();
+    pass.length = 0;
+    while (queue.size > 0 && queue.peekRank() === rank) pass.push(queue.pop());
+    const merged: number[] = [];
+    for (const left of pass) {
+      const right = next[left];
+      // Stale: an earlier merge in this pass took one of the two symbols.
+      if (!alive[left] || right < 0 || parts[left] !== first || parts[right] !== second) continue;
+      parts[left] = first + second;
+      alive[right] = 0;
+      next[left] = next[right];
+      if (next[right] >= 0) previous[next[right]] = left;
+      merged.push(left);
+    }
+    // The pairs the merges made wait for the next pass, as in CLIP's loop.
+    for (const left of merged) {
+      if (!alive[left]) continue;
+      if (previous[left] >= 0) enqueue(previous[left]);
+      enqueue(left);
+    }
+  }
+  const result: string[] = [];
+  for (let i = 0; i >= 0; i = next[i]) result.push(parts[i]);
+  return result;
+}
+
+/** A binary min-heap of candidate merges keyed by (rank, position of the left symbol). */
+class PairQueue {
+  private readonly ranks: number[] = [];
+  private readonly positions: number[] = [];
+  private readonly pairs: Array<{ first: string; second: string }> = [];
+
+  get size(): number {
+    return this.ranks.length;
+  }
+
+  peekRank(): number {
+    return this.ranks[0];
+  }
+
+  peekPair(): { first: string; second: string } {
+    return this.pairs[0];
+  }
+
+  push(rank: number, position: number, first: string, second: string): void {
+    this.ranks.push(rank);
+    this.positions.push(position);
+    this.pairs.push({ first, second });
+    let i = this.ranks.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.less(i, parent)) break;
+      this.swap(i, parent);
+      i = parent;
+    }
+  }
+
+  /** Removes the smallest entry and returns its position. */
+  pop(): number {
+    const top = this.positions[0];
+    const last = this.ranks.length - 1;
+    this.swap(0, last);
+    this.ranks.pop();
+    this.positions.pop();
+    this.pairs.pop();
+    let i = 0;
+    for (;;) {
+      const left = 2 * i + 1;
+      const right = left + 1;
+      let smallest = i;
+      if (left < this.ranks.length && this.less(left, smallest)) smallest = left;
+      if (right < this.ranks.length && this.less(right, smallest)) smallest = right;
+      if (smallest === i) break;
+      this.swap(i, smallest);
+      i = smallest;
+    }
+    return top;
+  }
+
+  private less(a: number, b: number): boolean {
+    return this.ranks[a] < this.ranks[b] || (this.ranks[a] === this.ranks[b] && this.positions[a] < this.positions[b]);
+  }
+
+  private swap(a: number, b: number): void {
+    [this.ranks[a], this.ranks[b]] = [this.ranks[b], this.ranks[a]];
+    [this.positions[a], this.positions[b]] = [this.positions[b], this.positions[a]];
+    [this.pairs[a], this.pairs[b]] = [this.pairs[b], this.pairs[a]];
   }
 }
