@@ -55,6 +55,8 @@ export interface GenerateOptions {
   previewMinIntervalMs?: number;
   onPreview?: (preview: PreviewImage, progress: StepProgress) => void;
   onImage?: (image: GeneratedImage) => void | Promise<void>;
+  /** Start the batch at this image (seed + firstImage): the ones before it were made already (a resumed job). */
+  firstImage?: number;
 }
 
 function floatTensor(type: FloatType, data: Float32Array, dims: number[]): ort.Tensor {
@@ -197,7 +199,8 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   const edit = params.init ? await prepareEdit(model, params.init, params.steps) : undefined;
   const images: GeneratedImage[] = [];
 
-  for (let index = 0; index < params.batchCount; index++) {
+  const firstImage = options.firstImage ?? 0;
+  for (let index = firstImage; index < params.batchCount; index++) {
     const imageStart = performance.now();
     const seed = params.seed + BigInt(index);
     const generator = createNoiseGenerator(seed, params.rng);
@@ -270,8 +273,8 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
       rgb,
       latents,
       timing: {
-        totalMs: performance.now() - imageStart + (index === 0 ? textEncoderMs : 0),
-        textEncoderMs: index === 0 ? textEncoderMs : 0,
+        totalMs: performance.now() - imageStart + (index === firstImage ? textEncoderMs : 0),
+        textEncoderMs: index === firstImage ? textEncoderMs : 0,
         unetMs,
         decodeMs,
         overheadPerStepMs: (loopMs - unetMs) / (total - start.beginIndex),

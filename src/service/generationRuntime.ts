@@ -16,7 +16,7 @@ import { encodePng } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
 import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
 import { EASEL_VERSION } from '../version.ts';
-import { jobIdOf, parseHostMessage, requestProblem, type EditRequest, type GenerationRequest, type HostMessage, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { jobIdOf, parseHostMessage, requestProblem, seededRequest, type EditRequest, type HostMessage, type SafetyDecision, type SeededRequest, type WorkerMessage } from './protocol.ts';
 import { isRecord } from '../shared/schema.ts';
 
 export type Post = (message: WorkerMessage, transfer?: ArrayBuffer[]) => void;
@@ -57,7 +57,7 @@ export class GenerationRuntime {
     } catch (error) {
       // A rejected message that names a job ends that job; otherwise the host would wait for it forever.
       const jobId = jobIdOf(raw);
-      const problem = isRecord(raw) && raw.type === 'generate' ? requestProblem(raw.request) : undefined;
+      const problem = isRecord(raw) && raw.type === 'generate' ? requestProblem(raw.request, seededRequest) : undefined;
       this.post({ type: 'error', jobId, code: 'PROTOCOL_ERROR', message: problem ? `${(error as Error).message} ${problem}` : (error as Error).message });
       return;
     }
@@ -112,7 +112,7 @@ export class GenerationRuntime {
     this.idleTimer.unref?.();
   }
 
-  private async modelFor(jobId: string, request: GenerationRequest): Promise<{ model: LoadedModel; checker?: SafetyChecker }> {
+  private async modelFor(jobId: string, request: SeededRequest): Promise<{ model: LoadedModel; checker?: SafetyChecker }> {
     const key = [request.provider, request.modelDir, request.tinyDecoderDir ?? '', request.memory ?? 'balanced'].join('\u0000');
     if (this.loaded?.key === key) return this.loaded;
     await this.release();
@@ -156,12 +156,15 @@ export class GenerationRuntime {
     return formatLoraHashes(applied.map((lora) => ({ name: lora.name, hash: loraShortHash(lora.file.hash) })));
   }
 
-  private async run(jobId: string, request: GenerationRequest, signal: AbortSignal, fallbackNotice?: string): Promise<void> {
+  /** Runs a job; `resumed` is a job that a failed GPU provider handed to the cpu at image `firstImage`. */
+  private async run(jobId: string, request: SeededRequest, signal: AbortSignal, resumed?: { notice: string; firstImage: number; images: number; started: number }): Promise<void> {
     clearTimeout(this.idleTimer);
-    this.pendingNotice = fallbackNotice;
-    const started = performance.now();
+    this.pendingNotice = resumed?.notice;
+    const started = resumed?.started ?? performance.now();
     let peakRss = process.memoryUsage.rss();
-    let images = 0;
+    let images = resumed?.images ?? 0;
+    // The image being made: every image before it was posted (or withheld) and is never made again.
+    let nextImage = resumed?.firstImage ?? 0;
     try {
       if (signal.aborted) throw new EaselError('CANCELLED', 'Generation was cancelled.');
       const { model: loadedModel, checker } = await this.modelFor(jobId, request);
@@ -174,6 +177,7 @@ export class GenerationRuntime {
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
       await generate(model, params, {
         signal,
+        firstImage: nextImage,
         previewEvery: request.previewEvery ?? 0,
         previewMinIntervalMs: this.options.previewMinIntervalMs ?? 250,
         onStep: (progress) => {
@@ -203,6 +207,7 @@ export class GenerationRuntime {
           };
           if (safety.action === 'withheld') {
             this.post({ type: 'withheld', jobId, index: image.index, seed: image.seed.toString(), reason: 'The safety checker flagged this image; nothing was written (easel.safety.checker is "block").' });
+            nextImage = image.index + 1;
             return;
           }
           const metadata = { provenance: request.provenance !== false, extraInfotext: flagged ? { 'Safety checker': 'flagged' } : undefined };
@@ -219,6 +224,7 @@ export class GenerationRuntime {
             originalPng: originalBuffer, safety, modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps },
           }, originalBuffer ? [buffer, originalBuffer] : [buffer]);
           images++;
+          nextImage = image.index + 1;
         },
       });
       peakRss = Math.max(peakRss, process.memoryUsage.rss());
@@ -226,12 +232,16 @@ export class GenerationRuntime {
     } catch (error) {
       if (isEaselError(error, 'CANCELLED')) {
         this.post({ type: 'cancelled', jobId });
-      } else if (isEaselError(error, 'INFERENCE_FAILED') && this.loaded && this.loaded.model.provider !== 'cpu' && !fallbackNotice) {
-        // A GPU provider that fails mid-generation: this job runs again on the CPU, and says so.
+      } else if (isEaselError(error, 'INFERENCE_FAILED') && this.loaded && this.loaded.model.provider !== 'cpu' && !resumed) {
+        // A GPU provider that fails mid-generation: the job goes on on the cpu from the image that failed, with the
+        // seeds the host chose; the images already made are kept, not made again.
         const failed = this.loaded.model.provider;
         await this.release();
-        const notice = `${failed} failed during generation (${error.message}); this image is made on the cpu instead`;
-        return await this.run(jobId, { ...request, provider: 'cpu' }, signal, notice);
+        const total = request.batchCount ?? DEFAULTS.batchCount;
+        const rest = nextImage === 0 ? 'the job is' : nextImage + 1 === total ? `image ${total} is` : `images ${nextImage + 1}–${total} are`;
+        const kept = nextImage === 0 ? '' : `; the ${nextImage === 1 ? 'first image is' : `first ${nextImage} images are`} kept, not made again`;
+        const notice = `${failed} failed during generation (${error.message}); ${rest} made on the cpu instead${kept}`;
+        return await this.run(jobId, { ...request, provider: 'cpu' }, signal, { notice, firstImage: nextImage, images, started });
       } else {
         const code = isEaselError(error) ? error.code : 'INFERENCE_FAILED';
         const message = (error as Error)?.message ?? String(error);

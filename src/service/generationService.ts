@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { EaselError } from '../shared/errors.ts';
 import type { ProviderProbe } from '../shared/names.ts';
-import { parseWorkerMessage, requestProblem, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type WorkerMessage } from './protocol.ts';
+import { randomSeed } from '../shared/generationSettings.ts';
+import { parseWorkerMessage, requestProblem, type GenerationRequest, type HostMessage, type ImageTiming, type SafetyDecision, type SeededRequest, type WorkerMessage } from './protocol.ts';
 
 export interface GeneratedFile {
   index: number;
@@ -51,7 +52,7 @@ export class GenerationJob extends EventEmitter<JobEvents> {
   readonly images: GeneratedFile[] = [];
   private settle!: { resolve: (result: JobResult) => void; reject: (error: EaselError) => void };
 
-  constructor(readonly request: GenerationRequest, private readonly service: GenerationService) {
+  constructor(readonly request: SeededRequest, private readonly service: GenerationService) {
     super();
     this.result = new Promise<JobResult>((resolve, reject) => (this.settle = { resolve, reject }));
     this.result.catch(() => undefined);
@@ -120,7 +121,9 @@ export class GenerationService {
 
   generate(request: GenerationRequest): GenerationJob {
     if (this.disposed) throw new EaselError('INVALID_REQUEST', 'The generation service has been shut down.');
-    const job = new GenerationJob(request, this);
+    // A random seed is chosen here, once: every image's seed (seed, seed + 1, …) is fixed before the job starts,
+    // so a job that resumes on the cpu after a GPU failure makes the same images.
+    const job = new GenerationJob({ ...request, seed: request.seed ?? randomSeed().toString() }, this);
     // Checked here, with the rules the worker applies, so a bad request fails at once with a sentence
     // instead of being rejected by the worker as a malformed message.
     const problem = requestProblem(request);

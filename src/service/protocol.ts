@@ -29,8 +29,7 @@ const editRequest = shaped({
 });
 export type EditRequest = Infer<typeof editRequest>;
 
-/** A generation request as it crosses threads: plain JSON, the seed as a decimal string. */
-export const generationRequest = shaped({
+const REQUEST_FIELDS = {
   modelDir: text(4096),
   provider: oneOf(EXECUTION_PROVIDERS),
   prompt: SETTING_CHECKS.prompt,
@@ -62,8 +61,16 @@ export const generationRequest = shaped({
   safetyChecker: optional(oneOf(SAFETY_CHECKER_MODES)),
   /** img2img / inpainting: start from this image instead of noise. */
   edit: optional(editRequest),
-});
+};
+/** A generation request as a caller makes it: plain JSON, the seed as a decimal string (absent: random). */
+export const generationRequest = shaped(REQUEST_FIELDS);
 export type GenerationRequest = Infer<typeof generationRequest>;
+/**
+ * The request the worker runs: the host has already chosen the seed, so every image's seed is known before the
+ * job starts and a job resumed on the cpu after a GPU failure makes the same images (seed, seed + 1, …).
+ */
+export const seededRequest = shaped({ ...REQUEST_FIELDS, seed: seedText });
+export type SeededRequest = Infer<typeof seededRequest>;
 
 /** The safety checker's verdict on one image; `checker` is "unavailable" when the model has none. */
 const safetyDecision = shaped({ checker: oneOf([...SAFETY_CHECKER_MODES, 'unavailable']), flagged: boolean, action: oneOf(['none', 'blurred', 'withheld']) });
@@ -73,7 +80,7 @@ const imageTiming = shaped({ totalMs: finite(0), unetMs: finite(0), decodeMs: fi
 export type ImageTiming = Infer<typeof imageTiming>;
 
 const HOST_SHAPES = {
-  generate: { type: literal('generate'), jobId: id, request: generationRequest },
+  generate: { type: literal('generate'), jobId: id, request: seededRequest },
   cancel: { type: literal('cancel'), jobId: id },
   configure: { type: literal('configure'), idleReleaseMs: integer(0, 24 * 3600 * 1000) },
   /** Test hooks: end the worker, throw in it, or make the next GPU job's UNet fail after its first step. */
@@ -111,11 +118,13 @@ export function parseWorkerMessage(value: unknown): WorkerMessage {
 }
 
 /**
- * Why a generation request would be rejected, as a sentence naming the setting (the shared rules
- * first, so "Width must be a multiple of 8" rather than "malformed message"); undefined when it is valid.
+ * Why a generation request would be rejected (by default as a caller makes it; pass `seededRequest` for what the
+ * worker takes), as a sentence naming the setting (the shared rules first, so "Width must be a multiple of 8"
+ * rather than "malformed message"); undefined when it is valid.
  */
-export function requestProblem(value: unknown): string | undefined {
-  if (generationRequest(value)) return undefined;
+export function requestProblem(value: unknown, check: Check<unknown> = generationRequest): string | undefined {
+  if (check(value)) return undefined;
+  if (generationRequest(value)) return 'The generation request has no seed; the host chooses it before the job starts.';
   const [problem] = isRecord(value) ? settingsProblems(value) : [];
   return problem?.message ?? 'The generation request is malformed (a model folder, a provider and a prompt of text are required; see the log).';
 }

@@ -55,6 +55,14 @@ test('events arrive in order with sane values, and the PNG carries its parameter
   assert.match(metadata.parameters.modelHash ?? '', /^[0-9a-f]{10}$/);
 });
 
+test('a random seed is chosen by the host before the job starts: the request the worker runs and every image carry it', async () => {
+  const job = service().generate(demo({ seed: undefined, batchCount: 2, steps: 2 }));
+  assert.match(job.request.seed, /^\d+$/);
+  const result = await job.result;
+  const first = BigInt(job.request.seed);
+  assert.deepEqual(result.images.map((image) => readImageMetadata(image.png).parameters.seed), [first.toString(), (first + 1n).toString()]);
+});
+
 test('previews are small RGBA frames, throttled', async () => {
   const job = service().generate(demo({ previewEvery: 1, steps: 20 }));
   const previews: Array<{ width: number; height: number; rgba: Uint8Array }> = [];
@@ -163,8 +171,11 @@ test('a generate message the worker rejects ends the job it names, with the reas
   const runtime = new GenerationRuntime((message) => posted.push(message));
   runtime.handle({ type: 'generate', jobId: 'job7', request: { modelDir: models.demo, provider: 'cpu', prompt: 'x'.repeat(LIMITS.promptLength.max + 1) } });
   runtime.handle({ type: 'generate', jobId: 'job 8; rm', request: {} });
-  assert.deepEqual(posted.map((message) => [message.type, 'jobId' in message ? message.jobId : undefined]), [['error', 'job7'], ['error', undefined]]);
+  // The host chooses every seed before the job starts; a request that reaches the worker without one is refused.
+  runtime.handle({ type: 'generate', jobId: 'job9', request: { modelDir: models.demo, provider: 'cpu', prompt: 'p' } });
+  assert.deepEqual(posted.map((message) => [message.type, 'jobId' in message ? message.jobId : undefined]), [['error', 'job7'], ['error', undefined], ['error', 'job9']]);
   assert.match((posted[0] as { message: string }).message, /Rejected malformed host "generate" message\. The prompt is 10001 characters long; the limit is 10000\./);
+  assert.match((posted[2] as { message: string }).message, /The generation request has no seed; the host chooses it before the job starts\./);
 });
 
 test('a malformed message to the worker is rejected, never acted on', async () => {

@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
@@ -15,6 +16,7 @@ import { validateParams, type GenerationParams } from '../../src/engine/generati
 import { probeProviders } from '../../src/engine/providers.ts';
 import type { ExecutionProvider } from '../../src/shared/names.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { writeNewFile } from '../../src/png/safeWrite.ts';
 import type { GenerationService } from '../../src/service/generationService.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
 import { float16IoCopy } from '../helpers/float16Io.ts';
@@ -85,7 +87,7 @@ test('on webgpu the conditioning stays in device memory for every step (gpu-buff
   assert.deepEqual(kept.rgb, uploadedEachStep.rgb);
 });
 
-test('webgpu failing mid-generation: the job is made again on the cpu, says so, and gives the cpu\'s image', async () => {
+test('webgpu failing mid-generation on the only image: the image is made on the cpu, says so, and gives the cpu\'s image', async () => {
   const service: GenerationService = createService();
   opened.push({ release: () => service.dispose() });
   const request = { modelDir: MODEL, prompt: 'a lighthouse', sampler: 'Euler' as const, steps: 3, cfgScale: 1, seed: '21', width: 64, height: 64 };
@@ -95,7 +97,7 @@ test('webgpu failing mid-generation: the job is made again on the cpu, says so, 
   const result = await job.result;
   const loaded = events.filter(([name]) => name === 'loaded').map(([, payload]) => payload as { provider: string; notices: string[] });
   assert.deepEqual(loaded.map((event) => event.provider), ['webgpu', 'cpu']);
-  assert.match(loaded[1].notices.join('\n'), /webgpu failed during generation \(The UNet failed: Device lost.*\); this image is made on the cpu instead/);
+  assert.match(loaded[1].notices.join('\n'), /webgpu failed during generation \(The UNet failed: Device lost.*\); the job is made on the cpu instead$/);
   const steps = events.filter(([name]) => name === 'step').map(([, payload]) => (payload as { step: number }).step);
   assert.deepEqual(steps, [1, 1, 2, 3], 'one step on webgpu, then the whole image again on the cpu');
   assert.equal(result.images.length, 1);
@@ -103,4 +105,41 @@ test('webgpu failing mid-generation: the job is made again on the cpu, says so, 
   const reference = await service.generate({ ...request, provider: 'cpu' }).result;
   const pixels = async (png: Uint8Array) => new Uint8Array(await sharp(png).removeAlpha().raw().toBuffer());
   assert.deepEqual(await pixels(result.images[0].png), await pixels(reference.images[0].png));
+});
+
+test('webgpu failing on the 2nd image of 3: the job resumes on the cpu from that image; the first is kept, no file is written twice, seeds stay seed, seed+1, seed+2', async () => {
+  const service: GenerationService = createService();
+  opened.push({ release: () => service.dispose() });
+  // One step per image, so the hook's failing second UNet run is the second image's first step.
+  const request = { modelDir: MODEL, prompt: 'a lighthouse', sampler: 'Euler' as const, steps: 1, cfgScale: 1, width: 64, height: 64, batchCount: 3 };
+  const cpu = await service.generate({ ...request, seed: '40', provider: 'cpu' }).result;
+  const pixels = async (png: Uint8Array) => new Uint8Array(await sharp(png).removeAlpha().raw().toBuffer());
+  // A fixed seed (a job made again would write "-2" names) and a random one (a job made again would draw new seeds).
+  for (const seed of ['40', undefined]) {
+    const folder = temporaryFolder();
+    service.crashWorker('gpu');
+    const job = service.generate({ ...request, seed, provider: 'webgpu' });
+    const events = record(job);
+    const writes: Array<Promise<string>> = [];
+    // As the CLI writes a batch: one file per image, named by its seed, never replacing a file.
+    job.on('image', (image) => writes.push(writeNewFile(join(folder, `out-${image.seed}.png`), image.png)));
+    const result = await job.result;
+    await Promise.all(writes);
+    const first = BigInt(job.request.seed);
+    if (seed) assert.equal(first, 40n);
+    const expectedSeeds = [0n, 1n, 2n].map((offset) => (first + offset).toString());
+    assert.deepEqual((await readdir(folder)).sort(), expectedSeeds.map((value) => `out-${value}.png`).sort(), `seed ${seed ?? 'random'}: three files, none written twice`);
+    const written = await Promise.all(expectedSeeds.map(async (value) => readImageMetadata(await readFile(join(folder, `out-${value}.png`))).parameters));
+    assert.deepEqual(written.map((parameters) => parameters.seed), expectedSeeds);
+    assert.deepEqual(written.map((parameters) => parameters.provider), ['webgpu', 'cpu', 'cpu']);
+    assert.deepEqual(result.images.map((image) => image.index), [0, 1, 2]);
+    const loaded = events.filter(([name]) => name === 'loaded').map(([, payload]) => payload as { provider: string; notices: string[] });
+    assert.deepEqual(loaded.map((event) => event.provider), ['webgpu', 'cpu']);
+    assert.match(loaded[1].notices.join('\n'), /webgpu failed during generation \(The UNet failed: Device lost.*\); images 2–3 are made on the cpu instead; the first image is kept, not made again$/);
+    const steps = events.filter(([name]) => name === 'step').map(([, payload]) => (payload as { imageIndex: number }).imageIndex);
+    assert.deepEqual(steps, [0, 1, 2], 'the failed step of image 2 is not reported; no image is made twice');
+    if (seed) {
+      for (const index of [1, 2]) assert.deepEqual(await pixels(result.images[index].png), await pixels(cpu.images[index].png), `image ${index + 1} is the cpu's image for its seed`);
+    }
+  }
 });

@@ -40,7 +40,7 @@ test('one seed rule: decimal text up to 2^64 − 1, safe integers, bigints', () 
 });
 
 test('the worker protocol takes the same prompt limit as the panel', () => {
-  const request = { modelDir: '/m', provider: 'cpu', prompt: 'x'.repeat(LIMITS.promptLength.max) };
+  const request = { modelDir: '/m', provider: 'cpu', prompt: 'x'.repeat(LIMITS.promptLength.max), seed: '1' };
   assert.equal(parseHostMessage({ type: 'generate', jobId: 'j1', request }).type, 'generate');
   assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'j1', request: { ...request, prompt: `${request.prompt}x` } }), /Rejected malformed/);
 });
