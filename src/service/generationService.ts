@@ -44,6 +44,21 @@ export interface JobEvents {
 
 let nextJobNumber = 1;
 
+/** The host's Node options that the worker keeps (readable stack traces); every other one stays with the host. */
+const WORKER_NODE_OPTIONS = ['--enable-source-maps'];
+
+/**
+ * onnxruntime-node 1.30 starts Microsoft's 1DS telemetry when its first session is made. On Linux that reads
+ * /proc/self/cmdline and matches it with a recursive regular expression whose depth grows with the command line's
+ * length: past about 14 KB in all (e.g. a prompt and a negative prompt of 7 500 characters each on the CLI's command
+ * line) it overflows the worker thread's 4 MB stack and the process dies by SIGSEGV; past about 30 KB the main thread's.
+ * The worker's own argv cannot help (the file describes the whole process), and ONNX Runtime reads the variable with
+ * getenv, so it is set in the process's environment, not in the worker's copy. An explicit value is left alone.
+ */
+function disableOnnxRuntimeTelemetry(env: NodeJS.ProcessEnv = process.env): void {
+  env.ORT_DISABLE_TELEMETRY ??= '1';
+}
+
 /** One request's life: events as it runs, and `result` that settles when it ends. */
 export class GenerationJob extends EventEmitter<JobEvents> {
   readonly id = `job${nextJobNumber++}-${Date.now().toString(36)}`;
@@ -203,7 +218,11 @@ export class GenerationService {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
+    disableOnnxRuntimeTelemetry();
     const worker = new Worker(this.options.workerPath, {
+      // The worker is one bundled file: it needs none of the host's arguments or Node options (VS Code's or the CLI's).
+      argv: [],
+      execArgv: process.execArgv.filter((option) => WORKER_NODE_OPTIONS.includes(option)),
       workerData: { testHooks: this.options.testHooks === true, hashCacheFile: this.options.hashCacheFile, graphCacheDir: this.options.graphCacheDir, verbose: this.options.verbose === true },
     });
     this.worker = worker;

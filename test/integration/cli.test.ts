@@ -197,6 +197,21 @@ test('generate --lora-dir: a missing LoRA and a LoRA for another model are refus
   assert.deepEqual(readdirSync(folder), [], 'nothing written');
 });
 
+test('a prompt and a negative prompt at the length limit on the command line (20 KB of arguments) generate, never a SIGSEGV', () => {
+  // onnxruntime-node 1.30's telemetry matched /proc/self/cmdline with a recursive regex and overflowed the worker's
+  // stack past ~14 KB of command line (exit 139); the host now switches that telemetry off before the worker starts.
+  const folder = temporaryFolder();
+  const prompt = 'a red circle on a blue sky, '.repeat(400).slice(0, LIMITS.promptLength.max);
+  const negative = 'blurry, grey, '.repeat(800).slice(0, LIMITS.promptLength.max);
+  const run = spawnSync(process.execPath, [CLI, 'generate', '--model', demo, '--steps', '1', '--width', '64', '--height', '64', '--seed', '4',
+    '--prompt', prompt, '--negative-prompt', negative, '--out', join(folder, 'long.png')], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ORT_DISABLE_TELEMETRY: undefined } });
+  assert.equal(run.signal, null, `ended by ${run.signal}`);
+  assert.equal(run.status, 0, run.stderr.slice(-300));
+  const { parameters } = readImageMetadata(readFileSync(join(folder, 'long.png')));
+  assert.equal(parameters.prompt, prompt);
+  assert.equal(parameters.negativePrompt, negative);
+});
+
 test('--prompt-file and --prompt - (standard input) carry the prompt; a 64 KB argument never ends the CLI by a signal', () => {
   const folder = temporaryFolder();
   const promptFile = join(folder, 'prompt.txt');

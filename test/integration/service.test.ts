@@ -190,6 +190,41 @@ test('a malformed message to the worker is rejected, never acted on', async () =
   assert.deepEqual(rejections.map((message) => message.replace(/ message.*/, '')), ['Rejected malformed host "generate"', 'Rejected host', 'Rejected malformed host "crash"']);
 });
 
+test('the worker gets none of the host\'s arguments or Node options, and ONNX Runtime\'s telemetry is off in the process before it starts', async () => {
+  // A worker that reports what it was started with, as an error the host accepts.
+  const reporter = `
+    const { parentPort } = require('node:worker_threads');
+    parentPort.on('message', (message) => {
+      if (message.type !== 'generate') return;
+      const seen = { argv: process.argv.slice(2), execArgv: process.execArgv, telemetry: process.env.ORT_DISABLE_TELEMETRY };
+      parentPort.postMessage({ type: 'error', jobId: message.jobId, code: 'INFERENCE_FAILED', message: JSON.stringify(seen) });
+    });`;
+  const path = `${models.demo}/../reporting-worker.cjs`;
+  (await import('node:fs')).writeFileSync(path, reporter);
+  const longArgument = `--prompt=${'x'.repeat(20_000)}`;
+  const { argv, execArgv } = process;
+  const telemetry = process.env.ORT_DISABLE_TELEMETRY;
+  delete process.env.ORT_DISABLE_TELEMETRY;
+  // As the CLI's process looks: its own long argument, and Node options of its own.
+  process.argv = [...argv, longArgument];
+  Object.defineProperty(process, 'execArgv', { value: [...execArgv, '--enable-source-maps', '--title=easel-host'], configurable: true, writable: true });
+  try {
+    const generation = new GenerationService({ workerPath: path });
+    services.push(generation);
+    const error = await generation.generate(demo()).result.then(() => undefined, (failure: Error) => failure);
+    const seen = JSON.parse(error!.message) as { argv: string[]; execArgv: string[]; telemetry?: string };
+    assert.deepEqual(seen.argv, []);
+    assert.deepEqual(seen.execArgv, ['--enable-source-maps']);
+    assert.equal(seen.telemetry, '1');
+    assert.equal(process.env.ORT_DISABLE_TELEMETRY, '1', 'set in the process, where ONNX Runtime\'s getenv reads it');
+  } finally {
+    process.argv = argv;
+    Object.defineProperty(process, 'execArgv', { value: execArgv, configurable: true, writable: true });
+    if (telemetry === undefined) delete process.env.ORT_DISABLE_TELEMETRY;
+    else process.env.ORT_DISABLE_TELEMETRY = telemetry;
+  }
+});
+
 test('a malformed message from the worker is rejected, never acted on', async () => {
   const rogue = `
     const { parentPort } = require('node:worker_threads');
