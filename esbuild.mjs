@@ -26,6 +26,8 @@ const nodeCommon = {
 const builds = [
   { ...nodeCommon, entryPoints: ['src/cli/main.ts'], outfile: `${outdir}/cli.js`, banner: { js: '#!/usr/bin/env node' } },
   { ...nodeCommon, entryPoints: ['src/service/worker.ts'], outfile: `${outdir}/worker.js` },
+  // Reads PNG metadata off the extension host's thread (Regenerate, Edit Image).
+  { ...nodeCommon, entryPoints: ['src/png/metadataWorker.ts'], outfile: `${outdir}/metadataWorker.js` },
   { ...nodeCommon, entryPoints: ['src/vscode/extension.ts'], outfile: `${outdir}/extension.js` },
   {
     bundle: true,

@@ -63,7 +63,7 @@ export function checkVsixContents(target: string, contents: VsixContents, expect
   if (main !== 'dist/extension.js') problems.push(`package.json "main" is ${JSON.stringify(manifest.main)}, expected dist/extension.js`);
   // vsce stores the README and CHANGELOG as readme.md and changelog.md.
   const lowerCasePaths = new Set([...paths].map((path) => path.toLowerCase()));
-  for (const file of [main, 'dist/worker.js', 'dist/cli.js', 'dist/webview.js', 'dist/codicons/codicon.css', 'README.md', 'CHANGELOG.md']) {
+  for (const file of [main, 'dist/worker.js', 'dist/metadataWorker.js', 'dist/cli.js', 'dist/webview.js', 'dist/codicons/codicon.css', 'README.md', 'CHANGELOG.md']) {
     if (file && !paths.has(file) && !(/\.md$/.test(file) && lowerCasePaths.has(file.toLowerCase()))) problems.push(`${file} is missing`);
   }
   // The Marketplace shows the README from the VSIX: an image or link vsce left relative is broken there.

@@ -40,7 +40,8 @@ export interface SourceImage {
   sha256?: string;
 }
 
-export type MetadataSource = 'easel' | 'a1111' | 'comfyui' | 'invokeai' | 'novelai' | 'fooocus' | 'none';
+export const METADATA_SOURCES = ['easel', 'a1111', 'comfyui', 'invokeai', 'novelai', 'fooocus', 'none'] as const;
+export type MetadataSource = (typeof METADATA_SOURCES)[number];
 
 export interface MetadataReadResult {
   source: MetadataSource;

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { EaselError, isEaselError } from '../shared/errors.ts';
 import { readChunks, readChunksFromFile, type PngChunk } from './chunks.ts';
 import type { MetadataReadResult, MetadataSource } from './imageParameters.ts';
@@ -85,6 +85,8 @@ function metadataFromChunks(chunks: PngChunk[]): ImageMetadata {
 export async function readImageMetadataFile(path: string): Promise<ImageMetadata> {
   let handle;
   try {
+    // Opening a pipe or a device blocks until someone writes to it, holding one of Node's few I/O threads meanwhile.
+    if (!(await stat(path)).isFile()) throw new EaselError('PNG_INVALID', 'it is not a regular file (a pipe or a device), so it is not read.');
     handle = await open(path, 'r');
     const { size } = await handle.stat();
     if (size > MAX_METADATA_FILE_BYTES) throw new EaselError('PNG_INVALID', `${path} is larger than ${MAX_METADATA_FILE_BYTES / 1024 / 1024} MiB; it is not read.`);

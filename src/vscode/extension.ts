@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { isEaselError } from '../shared/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
-import { readImageMetadataFile } from '../png/readMetadata.ts';
+import { readImageMetadataInWorker } from '../png/metadataInWorker.ts';
 import { resolveOutputFolder } from '../png/outputPath.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
@@ -39,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
     log: (level, message) => log[level](message),
   });
   const controller = new GenerationController(context, service, log);
+  const metadataWorkerPath = context.asAbsolutePath(join('dist', 'metadataWorker.js'));
   const currentModelHash = async (): Promise<string | undefined> => {
     const model = readConfiguration().model;
     if (!model) return undefined;
@@ -149,7 +150,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (!uri) return;
       let metadata;
       try {
-        metadata = await readImageMetadataFile(uri.fsPath);
+        metadata = await readImageMetadataInWorker(uri.fsPath, metadataWorkerPath);
       } catch (error) {
         void vscode.window.showErrorMessage(`Easel cannot read ${basename(uri.fsPath)}: ${(error as Error).message}`);
         return;
@@ -180,7 +181,7 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       const panel = showPanel();
-      const metadata = /\.png$/i.test(uri.fsPath) ? await readImageMetadataFile(uri.fsPath).catch(() => undefined) : undefined;
+      const metadata = /\.png$/i.test(uri.fsPath) ? await readImageMetadataInWorker(uri.fsPath, metadataWorkerPath).catch(() => undefined) : undefined;
       if (metadata && metadata.source !== 'none') {
         const config = readConfiguration();
         const { settings, notes } = settingsFromMetadata(metadata, { ...config.defaults, ...panel.currentSettings }, { modelName: config.model ? basename(config.model) : '(none)', modelHash: await currentModelHash() });

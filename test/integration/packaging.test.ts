@@ -26,7 +26,7 @@ test('the build fails, naming the file, when an entry point is missing, and writ
   writeFileSync(join(folder, 'src', 'service', 'worker.ts'), 'export {};\n');
   const built = spawnSync(process.execPath, ['esbuild.mjs', '--production', '--outdir', 'out/release'], { cwd: folder, encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
-  for (const file of ['cli.js', 'worker.js', 'extension.js', 'webview.js', 'codicons/codicon.css']) assert.ok(existsSync(join(folder, 'out', 'release', file)), file);
+  for (const file of ['cli.js', 'worker.js', 'metadataWorker.js', 'extension.js', 'webview.js', 'codicons/codicon.css']) assert.ok(existsSync(join(folder, 'out', 'release', file)), file);
 });
 
 test('npm run package refuses a target ONNX Runtime has no binary for, before building anything', () => {

@@ -16,7 +16,7 @@ function goodVsix(spec: TargetSpec): VsixContents {
     'linux-arm64': ['@img/sharp-linux-arm64/lib/sharp-linux-arm64-0.35.5.node', '@img/sharp-libvips-linux-arm64/lib/libvips-cpp.so.8.18.7'],
   }[spec.target]!;
   const paths = [
-    'package.json', 'readme.md', 'changelog.md', 'LICENSE.txt', 'media/icon.png', 'dist/extension.js', 'dist/worker.js', 'dist/cli.js', 'dist/webview.js', 'dist/codicons/codicon.css',
+    'package.json', 'readme.md', 'changelog.md', 'LICENSE.txt', 'media/icon.png', 'dist/extension.js', 'dist/worker.js', 'dist/metadataWorker.js', 'dist/cli.js', 'dist/webview.js', 'dist/codicons/codicon.css',
     ...ortNames.map((name) => `node_modules/onnxruntime-node/bin/napi-v6/${spec.os}/${spec.cpu}/${name}`),
     'node_modules/onnxruntime-node/dist/index.js', 'node_modules/onnxruntime-common/dist/cjs/index.js', 'node_modules/sharp/dist/index.cjs',
     'node_modules/@img/colour/index.cjs', 'node_modules/detect-libc/lib/detect-libc.js', 'node_modules/semver/index.js',
