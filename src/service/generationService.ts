@@ -49,11 +49,12 @@ const WORKER_NODE_OPTIONS = ['--enable-source-maps'];
 
 /**
  * onnxruntime-node 1.30 starts Microsoft's 1DS telemetry when its first session is made. On Linux that reads
- * /proc/self/cmdline and matches it with a recursive regular expression whose depth grows with the command line's
- * length: past about 14 KB in all (e.g. a prompt and a negative prompt of about 7 400 characters each on the CLI's command
- * line) it overflows the worker thread's 4 MB stack and the process dies by SIGSEGV; past about 30 KB the main thread's.
- * The worker's own argv cannot help (the file describes the whole process), and ONNX Runtime reads the variable with
- * getenv, so it is set in the process's environment, not in the worker's copy. An explicit value is left alone.
+ * /proc/self/cmdline and walks it with a recursive matcher (a three-function cycle in the stripped library, most
+ * likely libstdc++'s std::regex) whose depth grows with the command line's length: past about 14 KB in all (e.g. a
+ * prompt and a negative prompt of about 7 400 characters each on the CLI's command line) it overflows the worker
+ * thread's 4 MB stack and the process dies by SIGSEGV; past about 30 KB the main thread's 8 MB. The worker's own argv
+ * cannot help (the file describes the whole process), and ONNX Runtime reads the variable with getenv, so it is set
+ * in the process's environment, not in the worker's copy. An explicit value is left alone.
  */
 function disableOnnxRuntimeTelemetry(env: NodeJS.ProcessEnv = process.env): void {
   env.ORT_DISABLE_TELEMETRY ??= '1';
