@@ -19,11 +19,13 @@ test('the build fails, naming the file, when an entry point is missing, and writ
   }
   const run = spawnSync(process.execPath, ['esbuild.mjs', '--production'], { cwd: folder, encoding: 'utf8' });
   assert.equal(run.status, 1, run.stderr);
-  assert.match(run.stderr, /entry point src\/service\/worker\.ts not found; nothing was built/);
+  assert.match(run.stderr, /entry points src\/service\/worker\.ts, src\/png\/metadataWorker\.ts not found; nothing was built/);
   assert.equal(existsSync(join(folder, 'dist')), false);
 
-  mkdirSync(join(folder, 'src', 'service'), { recursive: true });
-  writeFileSync(join(folder, 'src', 'service', 'worker.ts'), 'export {};\n');
+  for (const entry of ['src/service/worker.ts', 'src/png/metadataWorker.ts']) {
+    mkdirSync(join(folder, entry, '..'), { recursive: true });
+    writeFileSync(join(folder, entry), 'export {};\n');
+  }
   const built = spawnSync(process.execPath, ['esbuild.mjs', '--production', '--outdir', 'out/release'], { cwd: folder, encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
   for (const file of ['cli.js', 'worker.js', 'metadataWorker.js', 'extension.js', 'webview.js', 'codicons/codicon.css']) assert.ok(existsSync(join(folder, 'out', 'release', file)), file);

@@ -52,8 +52,9 @@ test('host → webview messages are checked too (a gallery item must carry a PNG
 });
 
 test('host ↔ worker messages: generate requests and worker events are validated', () => {
-  const request = { modelDir: '/m', provider: 'cpu', prompt: 'p' };
+  const request = { modelDir: '/m', provider: 'cpu', prompt: 'p', seed: '5' };
   assert.equal(parseHostMessage({ type: 'generate', jobId: 'job1', request }).type, 'generate');
+  assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job1', request: { ...request, seed: undefined } }), /Rejected malformed host "generate"/, 'the host chooses the seed before the job starts');
   assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job 1; rm', request }), /Rejected malformed host "generate"/);
   assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job1', request: { ...request, provider: 'tpu' } }), /Rejected malformed/);
   assert.throws(() => parseWorkerMessage({ type: 'step', jobId: 'job1', imageIndex: 0, step: 1, total: 0, timestep: 1, elapsedMs: 1, itPerSec: 1, etaMs: 0 }), /Rejected malformed worker "step"/);
