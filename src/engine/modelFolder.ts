@@ -1,8 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { checkImportRecord } from './checkpoint/importRecord.ts';
+import { checkImportRecord, FLOAT16_GRAPH } from './checkpoint/importRecord.ts';
 import { CONFIG_FILE_LIMIT, parseConfigJson, readBoundedText } from './configFiles.ts';
 import { EaselError } from '../shared/errors.ts';
+import type { ExecutionProvider } from '../shared/names.ts';
 import { DEFAULT_SCHEDULER_CONFIG, parseSchedulerConfig, type SchedulerFile } from './samplers/schedulerConfig.ts';
 
 export const REQUIRED_COMPONENTS = ['text_encoder', 'unet', 'vae_decoder'] as const;
@@ -31,7 +32,22 @@ export interface ModelFolder {
    * An imported checkpoint: per component, the folder its graph's external weights lie in (the
    * checkpoint's own folder), and the checkpoint's SHA-256.
    */
-  imported?: { weightsDirs: Partial<Record<ComponentName, string>>; sha256: string; source: string };
+  imported?: {
+    weightsDirs: Partial<Record<ComponentName, string>>; sha256: string; source: string;
+    /** An fp16 checkpoint's float16 graphs (text encoder, UNet), run on GPU providers instead of model.onnx. */
+    float16Graphs: Partial<Record<ComponentName, string>>;
+  };
+}
+
+/**
+ * The graph a component runs on `provider`: its model.onnx, or on a GPU provider an imported fp16
+ * checkpoint's float16 graph (the cpu provider casts fp16 weights to float32 at load instead).
+ */
+export function componentGraph(folder: ModelFolder, component: ComponentName, provider: ExecutionProvider): string {
+  const float16 = provider === 'cpu' ? undefined : folder.imported?.float16Graphs[component];
+  const path = float16 ?? folder.components[component];
+  if (!path) throw new EaselError('MODEL_INVALID', `${folder.root} has no ${component}/model.onnx.`);
+  return path;
 }
 
 const TOKENIZER_FILES = ['vocab.json', 'merges.txt'];
@@ -97,6 +113,7 @@ export async function inspectModelFolder(root: string): Promise<ModelFolder> {
     weightsDirs: Object.fromEntries(Object.entries(record.weights).map(([component, weights]) => [component, dirname(weights.file)])),
     sha256: record.sha256,
     source: record.source,
+    float16Graphs: Object.fromEntries((record.float16Graphs ?? []).map((component) => [component, join(root, component, FLOAT16_GRAPH)])),
   };
   return { root, name: basename(root), modelIndex, components, tokenizerDir, scheduler, scalingFactor, nativeSize, unetInChannels, imported };
 }

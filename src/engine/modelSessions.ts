@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { EaselError } from '../shared/errors.ts';
 import { float32ToFloat16 } from './float16.ts';
-import type { ComponentName, LoadingComponent, ModelFolder } from './modelFolder.ts';
+import { componentGraph, type ComponentName, type LoadingComponent, type ModelFolder } from './modelFolder.ts';
 import { createSessionWithProvider, type ProviderAttempt } from './providers.ts';
 import type { ExecutionProvider, ExecutionProviderChoice } from '../shared/names.ts';
 import { createDeviceUploads, type DeviceUploads } from './deviceUploads.ts';
@@ -191,12 +191,12 @@ export async function loadModel(
   };
   try {
     onComponent?.('unet');
-    const first = await createSessionWithProvider(folder.components.unet!, choice, tuning, folder.imported?.weightsDirs.unet);
+    const first = await createSessionWithProvider((provider) => componentGraph(folder, 'unet', provider), choice, tuning, folder.imported?.weightsDirs.unet);
     opened.push(first.session);
     const provider = first.provider;
     const open = async (component: ComponentName) => {
       onComponent?.(component);
-      const { session } = await createSessionWithProvider(folder.components[component]!, provider, tuning, folder.imported?.weightsDirs[component]);
+      const { session } = await createSessionWithProvider(componentGraph(folder, component, provider), provider, tuning, folder.imported?.weightsDirs[component]);
       opened.push(session);
       return session;
     };

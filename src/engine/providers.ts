@@ -46,7 +46,7 @@ export interface ProviderAttempt {
  * With `tuning.cacheDir`, the optimized graph is cached per model, provider and ONNX Runtime version.
  */
 export async function createSessionWithProvider(
-  modelPath: string,
+  graph: string | ((provider: ExecutionProvider) => string),
   choice: ExecutionProviderChoice,
   tuning: SessionTuning = {},
   externalWeightsDir?: string,
@@ -54,17 +54,20 @@ export async function createSessionWithProvider(
 ): Promise<{ session: ort.InferenceSession; provider: ExecutionProvider; attempts: ProviderAttempt[]; cached?: boolean }> {
   const candidates = choice === 'auto' ? autoProviders() : [choice];
   const attempts: ProviderAttempt[] = [];
-  // An imported checkpoint's graph points into the .safetensors file where it lies, and a graph with a
-  // LoRA merged in (`modelBytes`) comes from memory. ONNX Runtime resolves external data only inside the
-  // model's own folder, unless the model comes from memory with the weights folder named; the graph
-  // itself is small (a few MB), the weights are not copied.
-  const weightsDir = externalWeightsDir ?? (modelBytes ? dirname(modelPath) : undefined);
-  const source: ModelSource = weightsDir === undefined
-    ? { path: modelPath, config: {} }
-    : { path: modelPath, bytes: modelBytes ?? new Uint8Array(await readFile(modelPath)), weightsDir, config: { model_external_initializers_file_folder_path: weightsDir } };
   // The optimized-graph cache is keyed by the model file: a graph with LoRA weights merged in is never cached.
   if (modelBytes) tuning = { ...tuning, cacheDir: undefined };
+  let modelPath = '';
   for (const provider of candidates) {
+    // An imported fp16 checkpoint has a float16 graph for GPU providers beside the cpu's model.onnx.
+    modelPath = typeof graph === 'string' ? graph : graph(provider);
+    // An imported checkpoint's graph points into the .safetensors file where it lies, and a graph with a
+    // LoRA merged in (`modelBytes`) comes from memory. ONNX Runtime resolves external data only inside the
+    // model's own folder, unless the model comes from memory with the weights folder named; the graph
+    // itself is small (a few MB), the weights are not copied.
+    const weightsDir = externalWeightsDir ?? (modelBytes ? dirname(modelPath) : undefined);
+    const source: ModelSource = weightsDir === undefined
+      ? { path: modelPath, config: {} }
+      : { path: modelPath, bytes: modelBytes ?? new Uint8Array(await readFile(modelPath)), weightsDir, config: { model_external_initializers_file_folder_path: weightsDir } };
     try {
       const { session, cached } = await createTunedSession(source, provider, tuning);
       attempts.push({ provider });

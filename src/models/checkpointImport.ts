@@ -1,10 +1,10 @@
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { buildGraphs, GRAPH_COMPONENTS, openCheckpoint, type CheckpointSource, type GraphComponent } from '../engine/checkpoint/buildGraphs.ts';
+import { buildFloat16Graphs, buildGraphs, FLOAT16_COMPONENTS, GRAPH_COMPONENTS, openCheckpoint, type CheckpointSource } from '../engine/checkpoint/buildGraphs.ts';
 import type { LayerOptions } from '../engine/checkpoint/layers.ts';
 import { EaselError } from '../shared/errors.ts';
 import { sha256File } from '../engine/modelHash.ts';
-import { IMPORT_RECORD, readImportRecord, type ImportRecord } from '../engine/checkpoint/importRecord.ts';
+import { FLOAT16_GRAPH, IMPORT_RECORD, readImportRecord, type ImportRecord } from '../engine/checkpoint/importRecord.ts';
 import { DEFAULT_SCHEDULER_CONFIG } from '../engine/samplers/schedulerConfig.ts';
 
 export interface ImportOptions {
@@ -87,7 +87,9 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
   const sha256 = await sha256File(source.hashFile);
   options.onStage?.('building');
   const started = performance.now();
-  const graphs = buildGraphs(source.config, source.weights, { attention: options.attention ?? 'fused' });
+  const layerOptions = { attention: options.attention ?? 'fused' } as const;
+  const graphs = buildGraphs(source.config, source.weights, layerOptions);
+  const float16Graphs = source.float16 ? buildFloat16Graphs(source.config, source.weights, layerOptions) : undefined;
   const buildMs = performance.now() - started;
   options.onStage?.('writing', folder);
   await mkdir(options.destinationRoot, { recursive: true });
@@ -103,6 +105,14 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
       const file = source.weightFiles[component];
       const info = await stat(file);
       weights[component] = { file, size: info.size, mtimeMs: info.mtimeMs };
+    }
+    // An fp16 checkpoint also gets float16 text-encoder and UNet graphs, which GPU providers run.
+    if (float16Graphs) {
+      for (const component of FLOAT16_COMPONENTS) {
+        const { model } = float16Graphs[component].encode();
+        graphBytes += model.length;
+        await writeFile(join(staging, component, FLOAT16_GRAPH), model);
+      }
     }
     const { config } = source;
     await writeFile(join(staging, 'unet', 'config.json'), JSON.stringify({ sample_size: config.imageSize / 8, in_channels: config.unet.inChannels, cross_attention_dim: config.unet.contextDim }, null, 2));
@@ -131,6 +141,7 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
     }, null, 2));
     const record: ImportRecord = {
       format: 1, source: path, kind: source.kind, family: config.family, prediction: config.prediction, configSource: config.source, sha256, weights,
+      float16Graphs: float16Graphs ? [...FLOAT16_COMPONENTS] : undefined,
     };
     await writeFile(join(staging, IMPORT_RECORD), JSON.stringify(record, null, 2));
     await rename(staging, folder);

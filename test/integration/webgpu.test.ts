@@ -9,7 +9,9 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
+import { componentGraph, inspectModelFolder } from '../../src/engine/modelFolder.ts';
+import { importCheckpoint } from '../../src/models/checkpointImport.ts';
+import { readSafetensorsHeader } from '../../src/engine/checkpoint/safetensors.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { validateParams, type GenerationParams } from '../../src/engine/generationParams.ts';
@@ -20,7 +22,8 @@ import { writeNewFile } from '../../src/png/safeWrite.ts';
 import type { GenerationService } from '../../src/service/generationService.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
 import { float16IoCopy } from '../helpers/float16Io.ts';
-import { imageDifference, REFERENCE_DIR } from '../helpers/referenceImage.ts';
+import { compareWithPng, imageDifference, readCases, referenceCaseParams, REFERENCE_DIR, type TextToImageCase } from '../helpers/referenceImage.ts';
+import { sessionWeightBytes } from '../helpers/sessionWeights.ts';
 import { createService, record } from '../helpers/service.ts';
 
 const MODEL = join(REFERENCE_DIR, 'img2img_inpaint', 'model-optimum-main');
@@ -142,4 +145,46 @@ test('webgpu failing on the 2nd image of 3: the job resumes on the cpu from that
       for (const index of [1, 2]) assert.deepEqual(await pixels(result.images[index].png), await pixels(cpu.images[index].png), `image ${index + 1} is the cpu's image for its seed`);
     }
   }
+});
+
+/**
+ * fp16 compute against diffusers' fp16-weights image, which was computed in float32: lavapipe's float16
+ * kernels accumulate in float16, and 10 DPM++ steps at CFG 7.5 amplify that. Measured: mean 0.89,
+ * max 7 levels (the float32 graph on webgpu: mean 0.0007, max 1; the cpu's tolerance is 0.02 / 3). The
+ * bound is 1.5× that, well under what a wrong graph gives (a swapped GEGLU: mean 5.8).
+ */
+const FLOAT16_TOLERANCE = { mean: 1.35, max: 11 };
+
+test('an imported fp16 checkpoint runs its text encoder and UNet in float16 on webgpu, its weights as stored; the cpu casts them to float32; both reproduce diffusers\' fp16 image', async () => {
+  const dir = join(REFERENCE_DIR, 'single_file');
+  const c = readCases<TextToImageCase & { model: string }>('single_file').cases.find((item) => item.model.endsWith('-fp16.safetensors'))!;
+  const imported = await importCheckpoint(join(dir, c.model), { destinationRoot: temporaryFolder(), tokenizerDir: join(dir, 'diffusers-safetensors', 'tokenizer') });
+  const folder = await inspectModelFolder(imported.folder);
+  const cpu = await open(imported.folder, 'cpu');
+  const gpu = await open(imported.folder, 'webgpu');
+  const types = (model: LoadedModel) => [model.signature.textOutputType, model.signature.sampleType, model.signature.unetOutputType, model.signature.decoderInputType];
+  assert.deepEqual(types(cpu), ['float32', 'float32', 'float32', 'float32']);
+  assert.deepEqual(types(gpu), ['float16', 'float16', 'float16', 'float32'], 'text encoder and UNet in float16, the VAE in float32 (force_upcast)');
+
+  // What each session holds, from the graph ONNX Runtime runs: the UNet's weights are the checkpoint's
+  // float16 bytes on webgpu (float32 only for the norms' γ, β), float32 copies on the cpu.
+  const header = await readSafetensorsHeader(join(dir, c.model));
+  const stored = [...header.tensors.values()].filter((entry) => entry.name.startsWith('model.diffusion_model.')).reduce((sum, entry) => sum + entry.end - entry.begin, 0);
+  const onGpu = await sessionWeightBytes(componentGraph(folder, 'unet', 'webgpu'), 'webgpu', dir);
+  const onCpu = await sessionWeightBytes(componentGraph(folder, 'unet', 'cpu'), 'cpu', dir);
+  if (process.env.EASEL_PRINT) console.log('UNet weights', { stored, onGpu, onCpu });
+  assert.equal(onCpu.float16, 0);
+  assert.ok(onCpu.float32 >= 2 * stored, `cpu: ${onCpu.float32} bytes of float32 for ${stored} stored`);
+  assert.ok(onGpu.float16 >= 0.95 * stored && onGpu.float32 < 0.05 * stored, `webgpu: ${JSON.stringify(onGpu)} for ${stored} stored`);
+
+  const params = referenceCaseParams(c);
+  const expected = join(dir, c.expected);
+  const [fromCpu] = await generate(cpu, validateParams(params, cpu));
+  const cpuDiff = await compareWithPng(fromCpu.rgb, c.width, c.height, expected);
+  const tolerance = readCases('single_file').tolerance;
+  assert.ok(cpuDiff.mean <= tolerance.mean && cpuDiff.max <= tolerance.max, `cpu: mean ${cpuDiff.mean}, max ${cpuDiff.max}`);
+  const [fromGpu] = await generate(gpu, validateParams(params, gpu));
+  const gpuDiff = await compareWithPng(fromGpu.rgb, c.width, c.height, expected);
+  if (process.env.EASEL_PRINT) console.log('fp16 on webgpu', gpuDiff, 'cpu', cpuDiff);
+  assert.ok(gpuDiff.mean <= FLOAT16_TOLERANCE.mean && gpuDiff.max <= FLOAT16_TOLERANCE.max, `webgpu float16: mean ${gpuDiff.mean}, max ${gpuDiff.max} levels`);
 });

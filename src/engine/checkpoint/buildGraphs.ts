@@ -6,7 +6,7 @@ import { unetKeyMap, vaeKeyMap } from './diffusersKeys.ts';
 import { detectFamily } from './family.ts';
 import type { LayerOptions } from './layers.ts';
 import { configFromWeights, headsAt, readYamlOverrides, SD15_CONFIG, type CheckpointConfig, type TextEncoderConfig } from './ldmConfig.ts';
-import { readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
+import { isMostlyFloat16, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
 import { buildTextEncoderGraph } from './textEncoderGraph.ts';
 import { buildUNetGraph } from './unetGraph.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vaeGraph.ts';
@@ -22,6 +22,8 @@ export interface CheckpointSource {
   path: string;
   config: CheckpointConfig;
   weights: SafetensorsWeights;
+  /** Most weights are stored as float16 (an fp16 checkpoint): GPU providers get float16 graphs too. */
+  float16: boolean;
   /** Per component, the file its weights lie in (its folder is what ONNX Runtime reads external data from). */
   weightFiles: Record<GraphComponent, string>;
   /** The file whose SHA-256 is the model hash (A1111's "Model hash"): the checkpoint, or a folder's UNet weights. */
@@ -50,7 +52,7 @@ async function openSingleFile(path: string): Promise<CheckpointSource> {
   if (await exists(yaml)) config = await readYamlOverrides(yaml, config);
   checkConfigFits(config, path);
   return {
-    kind: 'single-file', path, config, weights, hashFile: path, totalBytes: header.fileSize,
+    kind: 'single-file', path, config, weights, float16: isMostlyFloat16([header]), hashFile: path, totalBytes: header.fileSize,
     weightFiles: { text_encoder: path, unet: path, vae_decoder: path, vae_encoder: path },
   };
 }
@@ -150,7 +152,7 @@ async function openDiffusersFolder(dir: string): Promise<CheckpointSource> {
   }, basename(dir));
   const tokenizerDir = join(dir, 'tokenizer');
   return {
-    kind: 'diffusers-folder', path: dir, config, weights, hashFile: files.unet,
+    kind: 'diffusers-folder', path: dir, config, weights, float16: isMostlyFloat16(Object.values(headers)), hashFile: files.unet,
     weightFiles: { text_encoder: files.text, unet: files.unet, vae_decoder: files.vae, vae_encoder: files.vae },
     schedulerConfigPath: (await exists(schedulerConfigPath)) ? schedulerConfigPath : undefined,
     tokenizerDir: (await exists(join(tokenizerDir, 'vocab.json'))) ? tokenizerDir : undefined,
@@ -189,13 +191,35 @@ export function checkConfigFits(config: CheckpointConfig, file: string): void {
   }
 }
 
-/** Builds the four graphs of a checkpoint; weights are referenced in place, nothing is read but headers. */
+/** Builds the four graphs of a checkpoint in float32; weights are referenced in place, nothing is read but headers. */
 export function buildGraphs(config: CheckpointConfig, weights: WeightSource, options: LayerOptions): Record<GraphComponent, GraphBuilder> {
+  const { prefixes } = config;
+  const float32 = { ...options, compute: 'float32' as const };
+  return {
+    ...textEncoderAndUNet(config, weights, float32),
+    vae_decoder: buildVaeDecoderGraph(config.vae, weights, prefixes.vae, float32),
+    vae_encoder: buildVaeEncoderGraph(config.vae, weights, prefixes.vae, float32),
+  };
+}
+
+/**
+ * The components an fp16 checkpoint runs in float16 on GPU providers. The VAE is not among them: SD
+ * 1.x/2.x's VAE overflows in float16, so diffusers runs it in float32 even in an fp16 pipeline
+ * (`force_upcast`), and Easel does the same with its float32 graph.
+ */
+export const FLOAT16_COMPONENTS = ['text_encoder', 'unet'] as const satisfies readonly GraphComponent[];
+
+export type Float16Component = (typeof FLOAT16_COMPONENTS)[number];
+
+/** The float16 graphs of an fp16 checkpoint, for GPU providers: its float16 weights are used as stored. */
+export function buildFloat16Graphs(config: CheckpointConfig, weights: WeightSource, options: LayerOptions): Record<Float16Component, GraphBuilder> {
+  return textEncoderAndUNet(config, weights, { ...options, compute: 'float16' });
+}
+
+function textEncoderAndUNet(config: CheckpointConfig, weights: WeightSource, options: LayerOptions): Record<Float16Component, GraphBuilder> {
   const { prefixes } = config;
   return {
     text_encoder: buildTextEncoderGraph(config.text, weights, prefixes.textEncoder, options),
     unet: buildUNetGraph(config.unet, weights, prefixes.unet, options),
-    vae_decoder: buildVaeDecoderGraph(config.vae, weights, prefixes.vae, options),
-    vae_encoder: buildVaeEncoderGraph(config.vae, weights, prefixes.vae, options),
   };
 }

@@ -5,6 +5,9 @@ import { EaselError } from '../../shared/errors.ts';
 /** The file in an imported model's folder that says where its weights are; its presence marks an import. */
 export const IMPORT_RECORD = 'easel-import.json';
 
+/** The float16 graph beside a component's model.onnx, which GPU providers run for an fp16 checkpoint. */
+export const FLOAT16_GRAPH = 'model.float16.onnx';
+
 export interface ImportRecord {
   format: 1;
   /** The .safetensors file or diffusers folder imported. */
@@ -17,6 +20,8 @@ export interface ImportRecord {
   sha256: string;
   /** Per component, the weights file its graph reads in place, with the size and time it had at import. */
   weights: Record<'text_encoder' | 'unet' | 'vae_decoder' | 'vae_encoder', { file: string; size: number; mtimeMs: number }>;
+  /** The components with a FLOAT16_GRAPH (an fp16 checkpoint's text encoder and UNet); absent = none. */
+  float16Graphs?: Array<'text_encoder' | 'unet'>;
 }
 
 export async function readImportRecord(folder: string): Promise<ImportRecord | undefined> {

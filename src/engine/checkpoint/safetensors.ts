@@ -33,6 +33,20 @@ export interface SafetensorsHeader {
   metadata: Record<string, string>;
 }
 
+/** Whether float16 tensors hold most of the floating-point bytes of these files (an "fp16 checkpoint"). */
+export function isMostlyFloat16(headers: readonly SafetensorsHeader[]): boolean {
+  let half = 0;
+  let other = 0;
+  for (const header of headers) {
+    for (const entry of header.tensors.values()) {
+      const bytes = entry.end - entry.begin;
+      if (entry.dtype === 'F16') half += bytes;
+      else if (entry.dtype === 'F32' || entry.dtype === 'BF16' || entry.dtype === 'F64') other += bytes;
+    }
+  }
+  return half > other;
+}
+
 /** A header larger than this is not a real checkpoint's (SDXL's is ~200 KB). */
 export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 

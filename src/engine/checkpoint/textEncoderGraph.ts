@@ -51,6 +51,6 @@ export function buildTextEncoderGraph(config: TextEncoderConfig, weights: Weight
   }
   const out = clip ? L.layerNorm(h, `${prefix}final_layer_norm`, width) : L.layerNorm(h, `${prefix}ln_final`, width);
   g.op('Identity', [out], {}, 'last_hidden_state');
-  g.output('last_hidden_state', 'float32', ['batch', 'sequence', width]);
+  g.output('last_hidden_state', L.dtype, ['batch', 'sequence', width]);
   return g;
 }

@@ -12,9 +12,11 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
   const L = new Layers('unet', weights, options);
   const g = L.g;
   const { groups } = config;
-  const sample = g.input('sample', 'float32', ['batch', config.inChannels, 'height', 'width']);
+  const sample = g.input('sample', L.dtype, ['batch', config.inChannels, 'height', 'width']);
+  // The timestep stays float32 in a float16 graph: Karras timesteps are fractional, and float16 keeps
+  // only half-steps above 512. diffusers computes the sinusoid in float32 and casts it, as here.
   const timestep = g.input('timestep', 'float32', ['timestep_batch']);
-  const context = g.input('encoder_hidden_states', 'float32', ['batch', 'sequence', config.contextDim]);
+  const context = g.input('encoder_hidden_states', L.dtype, ['batch', 'sequence', config.contextDim]);
   const ch0 = config.modelChannels;
   const timeDim = ch0 * 4;
 
@@ -24,7 +26,7 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
   const t = g.op('Reshape', [timestep, g.ints([-1, 1])], {}, 'timestep/column');
   const args = g.op('Mul', [t, g.constant('float32', [1, half], frequencies, { name: 'timestep/frequencies' })], {}, 'timestep/args');
   const sinusoid = g.op('Concat', [g.op('Cos', [args], {}, 'timestep/cos'), g.op('Sin', [args], {}, 'timestep/sin')], { axis: 1 }, 'timestep/embedding');
-  const e1 = L.linear(sinusoid, `${prefix}time_embed.0`, ch0, timeDim);
+  const e1 = L.linear(L.fromFloat32(sinusoid, 'timestep/embedding_cast'), `${prefix}time_embed.0`, ch0, timeDim);
   const emb = L.linear(L.silu(e1, `${prefix}time_embed.1`), `${prefix}time_embed.2`, timeDim, timeDim);
   const embActivated = L.silu(emb, `${prefix}emb`);
 
@@ -125,6 +127,6 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
   h = L.groupNorm(h, `${prefix}out.0`, ch, groups, 1e-5);
   const out = L.conv(L.silu(h, `${prefix}out.1`), `${prefix}out.2`, ch, config.outChannels, 3);
   g.op('Identity', [out], {}, 'out_sample');
-  g.output('out_sample', 'float32', ['batch', config.outChannels, 'height', 'width']);
+  g.output('out_sample', L.dtype, ['batch', config.outChannels, 'height', 'width']);
   return g;
 }

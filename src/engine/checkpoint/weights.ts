@@ -15,11 +15,16 @@ export interface WeightSource {
   /** The stored shape, or undefined when the key is absent. */
   shape(key: string): number[] | undefined;
   /**
-   * The key's tensor as a float32 value in `graph`, with `shape` (checked against the stored element
-   * count and, except for [C,C] ↔ [C,C,1,1] 1×1 convolutions, the stored shape).
+   * The key's tensor as a value of the compute type `compute` in `graph`, with `shape` (checked against
+   * the stored element count and, except for [C,C] ↔ [C,C,1,1] 1×1 convolutions, the stored shape).
+   * Stored in that type, the initializer is used as it lies; otherwise a Cast converts it once, when
+   * the session loads (ONNX Runtime folds casts of initializers).
    */
-  float(graph: GraphBuilder, key: string, shape: number[]): string;
+  float(graph: GraphBuilder, key: string, shape: number[], compute?: ComputeType): string;
 }
+
+/** The float type a graph computes in: float32 (cpu), or float16 for an fp16 checkpoint on a GPU provider. */
+export type ComputeType = 'float32' | 'float16';
 
 const ONNX_DTYPES: Partial<Record<SafetensorsDType, OnnxDType>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
@@ -68,7 +73,7 @@ export class SafetensorsWeights implements WeightSource {
     return found ? { path: found.file.header.path, entry: found.entry } : undefined;
   }
 
-  float(graph: GraphBuilder, key: string, shape: number[]): string {
+  float(graph: GraphBuilder, key: string, shape: number[], compute: ComputeType = 'float32'): string {
     const found = this.resolve(key);
     if (!found) throw new EaselError('CHECKPOINT_INVALID', `${this.describe} has no tensor ${key}; the checkpoint is incomplete or of another architecture.`);
     const { entry, file } = found;
@@ -78,9 +83,8 @@ export class SafetensorsWeights implements WeightSource {
     const dtype = ONNX_DTYPES[entry.dtype];
     if (!dtype) throw new EaselError('CHECKPOINT_UNSUPPORTED', `${this.describe}: ${key} is ${entry.dtype}; Easel imports F32, F16 and BF16 weights.`);
     const reference: ExternalReference = { location: file.location, offset: entry.begin, length: entry.end - entry.begin };
-    if (dtype === 'float32') return graph.constant('float32', shape, reference, { name: key });
     const stored = graph.constant(dtype, shape, reference, { name: key });
-    return graph.op('Cast', [stored], { to: ONNX_DATA_TYPE.float32 }, `${key}/float`);
+    return dtype === compute ? stored : graph.op('Cast', [stored], { to: ONNX_DATA_TYPE[compute] }, `${key}/${compute === 'float32' ? 'float' : compute}`);
   }
 }
 
@@ -100,10 +104,10 @@ export class RecordingWeights implements WeightSource {
     return this.requested.get(key);
   }
 
-  float(graph: GraphBuilder, key: string, shape: number[]): string {
+  float(graph: GraphBuilder, key: string, shape: number[], compute: ComputeType = 'float32'): string {
     const previous = this.requested.get(key);
     if (previous && !sameShape(previous, shape)) throw new Error(`${key} asked for with two shapes`);
     this.requested.set(key, shape);
-    return graph.constant('float32', shape, { location: 'synthetic.safetensors', offset: 0, length: 0 }, { name: key });
+    return graph.constant(compute, shape, { location: 'synthetic.safetensors', offset: 0, length: 0 }, { name: key });
   }
 }

@@ -12,6 +12,7 @@ import { layerMapping, resolveLoraTargets, type LoraTarget } from './loraKeys.ts
 import { addLoraDelta } from './loraMerge.ts';
 import type { LoraFile } from './loraFile.ts';
 import type { LoadedModel } from '../modelSessions.ts';
+import { componentGraph } from '../modelFolder.ts';
 import { createSessionWithProvider } from '../providers.ts';
 
 export type LoraComponent = 'unet' | 'text_encoder';
@@ -118,7 +119,7 @@ export async function applyLoras(model: LoadedModel, loras: readonly AppliedLora
   try {
     for (const component of changed) {
       onComponent?.(component);
-      const path = model.folder.components[component]!;
+      const path = componentGraph(model.folder, component, model.provider);
       const weightsDir = model.folder.imported?.weightsDirs[component];
       const patched = await patchComponent(path, weightsDir, component, loras);
       results.push(patched);

@@ -1,16 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readSafetensorsHeader } from '../../../src/engine/checkpoint/safetensors.ts';
-import { openCheckpoint } from '../../../src/engine/checkpoint/buildGraphs.ts';
+import { buildFloat16Graphs, buildGraphs, openCheckpoint } from '../../../src/engine/checkpoint/buildGraphs.ts';
+import { listInitializers } from '../../../src/engine/onnx/initializers.ts';
 import { checkpointTensorList, SYNTHETIC_CONFIGS } from '../../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { unetKeyMap, vaeKeyMap } from '../../../src/engine/checkpoint/diffusersKeys.ts';
 import { readYamlOverrides, SD15_CONFIG } from '../../../src/engine/checkpoint/ldmConfig.ts';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { temporaryFolder } from '../../helpers/fixtures.ts';
 import { parseMiniYaml } from '../../../src/engine/checkpoint/miniYaml.ts';
 
 const FP32 = 'test/reference/single_file/sd15-tiny-public-fp32.safetensors';
+const FP16 = 'test/reference/single_file/sd15-tiny-public-fp16.safetensors';
+const FLOAT = 1;
+const FLOAT16 = 10;
 
 const parameters = (list: Array<{ name: string; shape: number[] }>, prefix: string) =>
   list.filter((t) => t.name.startsWith(prefix)).reduce((sum, t) => sum + t.shape.reduce((a, b) => a * b, 1), 0);
@@ -82,4 +86,28 @@ test('a yaml decides the parameterization as LDM does: "v" is v-prediction, no k
   const eps = await readYamlOverrides(join(dir, 'eps.yaml'), base);
   assert.deepEqual([v.prediction, v.imageSize], ['v_prediction', 768]);
   assert.deepEqual([eps.prediction, eps.imageSize], ['epsilon', 512]);
+});
+
+test('an fp16 checkpoint gets float16 text-encoder and UNet graphs whose weights are its float16 bytes where they lie; the VAE has none (diffusers\' force_upcast)', async () => {
+  const source = await openCheckpoint(FP16);
+  assert.equal(source.float16, true);
+  assert.equal((await openCheckpoint(FP32)).float16, false);
+  const header = await readSafetensorsHeader(FP16);
+  const float16 = buildFloat16Graphs(source.config, source.weights, { attention: 'fused' });
+  assert.deepEqual(Object.keys(float16).sort(), ['text_encoder', 'unet']);
+  const float32 = buildGraphs(source.config, source.weights, { attention: 'fused' });
+  for (const [component, prefix] of [['unet', 'model.diffusion_model.'], ['text_encoder', 'cond_stage_model.']] as const) {
+    const initializers = listInitializers(float16[component].encode().model);
+    const weights = [...header.tensors.values()].filter((entry) => entry.name.startsWith(prefix));
+    assert.ok(weights.length > 10 && weights.every((entry) => entry.dtype === 'F16'));
+    for (const entry of weights) {
+      const initializer = initializers.get(entry.name);
+      assert.equal(initializer?.dataType, FLOAT16, entry.name);
+      assert.deepEqual(initializer.external, { location: basename(FP16), offset: entry.begin, length: entry.end - entry.begin }, entry.name);
+    }
+    assert.deepEqual([...initializers.values()].filter((i) => i.external && !header.tensors.has(i.name)), [], 'nothing else reads the checkpoint');
+    // The cpu's graph reads the same bytes and casts them at load.
+    const cpu = listInitializers(float32[component].encode().model);
+    for (const entry of weights) assert.deepEqual(cpu.get(entry.name)?.external, initializers.get(entry.name)?.external);
+  }
 });
