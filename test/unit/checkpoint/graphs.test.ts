@@ -111,3 +111,29 @@ test('an fp16 checkpoint gets float16 text-encoder and UNet graphs whose weights
     for (const entry of weights) assert.deepEqual(cpu.get(entry.name)?.external, initializers.get(entry.name)?.external);
   }
 });
+
+test('the float16 graphs keep in float32 what float16 is unsafe for (GroupNorm and LayerNorm statistics, softmax, the timestep sinusoid) and use every weight matrix as stored', async () => {
+  const source = await openCheckpoint(FP16);
+  const header = await readSafetensorsHeader(FP16);
+  for (const attention of ['fused', 'plain'] as const) {
+    const graphs = buildFloat16Graphs(source.config, source.weights, { attention });
+    for (const [component, graph] of Object.entries(graphs)) {
+      const nodes = graph.graphNodes;
+      const producer = new Map(nodes.flatMap((node) => node.outputs.map((output) => [output, node] as const)));
+      const castTo = (value: string) => (producer.get(value)?.op === 'Cast' ? producer.get(value)!.attributes.to : undefined);
+      // A float32 value: cast to float32, reshaped, or with the (float32) causal mask added.
+      const isFloat32 = (value: string): boolean => castTo(value) === FLOAT || (['Add', 'Reshape'].includes(producer.get(value)?.op ?? '') && isFloat32(producer.get(value)!.inputs[0]));
+      const stable = nodes.filter((node) => ['InstanceNormalization', 'LayerNormalization', 'Softmax'].includes(node.op));
+      assert.ok(stable.length > 0);
+      for (const node of stable) assert.ok(isFloat32(node.inputs[0]), `${component} (${attention}): ${node.name} runs in float32`);
+      const castWeights = nodes.filter((node) => node.op === 'Cast' && header.tensors.has(node.inputs[0]));
+      for (const cast of castWeights) {
+        assert.deepEqual([header.tensors.get(cast.inputs[0])!.shape.length, cast.attributes.to], [1, FLOAT], `${component}: only norm vectors are cast (${cast.inputs[0]})`);
+      }
+      if (component === 'unet') {
+        const embedding = nodes.find((node) => node.inputs.includes('timestep/embedding'));
+        assert.deepEqual([embedding?.op, embedding?.attributes.to], ['Cast', FLOAT16], 'the sinusoid is float32, then cast as diffusers does');
+      }
+    }
+  }
+});
