@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { applyLoras, patchComponent, type AppliedLora } from '../../src/engine/l
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { GraphBuilder } from '../../src/engine/onnx/onnxWriter.ts';
+import { listInitializers, readInitializerFloats } from '../../src/engine/onnx/initializers.ts';
 import { validateParams } from '../../src/engine/generationParams.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { parseExtraNetworks } from '../../src/engine/promptSyntax.ts';
@@ -21,7 +22,7 @@ import { createSessionWithProvider } from '../../src/engine/providers.ts';
 import { importCheckpoint } from '../../src/models/checkpointImport.ts';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
-import { compareWithPng, referenceCaseParams, type TextToImageCase } from '../helpers/referenceImage.ts';
+import { compareWithPng, imageDifference, referenceCaseParams, type TextToImageCase } from '../helpers/referenceImage.ts';
 
 const TO_Q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn1.to_q.weight';
 const CONV = 'model.diffusion_model.input_blocks.1.0.in_layers.2.weight';
@@ -272,4 +273,127 @@ test('CLI: <lora:…> with --lora-dir on an imported checkpoint writes the refer
   const { data, info } = await sharp(out).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   const { mean, max } = await compareWithPng(new Uint8Array(data), info.width, info.height, join(LORA_REFERENCE, c.expected));
   assert.ok(mean <= loraCases.tolerance.mean && max <= loraCases.tolerance.max, `mean ${mean}, max ${max}`);
+});
+
+const OPTIMUM = fileURLToPath(new URL('../reference/img2img_inpaint/model-optimum-main/', import.meta.url));
+
+/**
+ * Layers of the real Optimum export in test/reference/img2img_inpaint/model-optimum-main, with the
+ * initializer each one's node reads, as its graph holds them: Linear weights renamed `onnx::MatMul_…`
+ * and stored [in, out] for MatMul, Conv and Gemm (transB) weights under their module names, [out, in, …].
+ */
+const OPTIMUM_LAYERS = [
+  { component: 'unet', module: 'down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q', initializer: 'onnx::MatMul_5747', out: 16, in: 16, kernel: 0, layout: 'in,out' },
+  { component: 'unet', module: 'down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k', initializer: 'onnx::MatMul_5758', out: 16, in: 48, kernel: 0, layout: 'in,out' },
+  { component: 'unet', module: 'down_blocks_0_attentions_0_transformer_blocks_0_ff_net_0_proj', initializer: 'onnx::MatMul_5767', out: 128, in: 16, kernel: 0, layout: 'in,out' },
+  { component: 'unet', module: 'down_blocks_0_resnets_0_conv1', initializer: 'down_blocks.0.resnets.0.conv1.weight', out: 16, in: 16, kernel: 3, layout: 'out,in' },
+  { component: 'unet', module: 'down_blocks_0_attentions_0_proj_in', initializer: 'down_blocks.0.attentions.0.proj_in.weight', out: 16, in: 16, kernel: 1, layout: 'out,in' },
+  { component: 'unet', module: 'down_blocks_0_resnets_0_time_emb_proj', initializer: 'down_blocks.0.resnets.0.time_emb_proj.weight', out: 16, in: 64, kernel: 0, layout: 'out,in' },
+  { component: 'text_encoder', module: 'text_model_encoder_layers_0_self_attn_q_proj', initializer: 'onnx::MatMul_371', out: 48, in: 48, kernel: 0, layout: 'in,out' },
+  { component: 'text_encoder', module: 'text_model_encoder_layers_1_mlp_fc2', initializer: 'onnx::MatMul_396', out: 48, in: 192, kernel: 0, layout: 'in,out' },
+] as const;
+const OPTIMUM_RANK = 4;
+const OPTIMUM_ALPHA = 2;
+
+/** A kohya LoRA for OPTIMUM_LAYERS (fp16 like real files) and, per initializer, the change it must make, by plain loops. */
+async function writeOptimumLora(path: string, multipliers: Record<'unet' | 'text_encoder', number>): Promise<Map<string, Float32Array>> {
+  const tensors: Record<string, { shape: number[]; values: Float32Array }> = {};
+  const changes = new Map<string, Float32Array>();
+  OPTIMUM_LAYERS.forEach((layer, index) => {
+    const name = `lora_${layer.component === 'unet' ? 'unet' : 'te'}_${layer.module}`;
+    const taps = layer.kernel === 0 ? 1 : layer.kernel * layer.kernel;
+    const columns = layer.in * taps;
+    const down = roundTrip(seeded(OPTIMUM_RANK * columns, 30 + index));
+    const up = roundTrip(seeded(layer.out * OPTIMUM_RANK, 60 + index));
+    const kernel = layer.kernel === 0 ? [] : [layer.kernel, layer.kernel];
+    tensors[`${name}.lora_down.weight`] = { shape: [OPTIMUM_RANK, layer.in, ...kernel], values: down };
+    tensors[`${name}.lora_up.weight`] = { shape: [layer.out, OPTIMUM_RANK, ...(layer.kernel === 0 ? [] : [1, 1])], values: up };
+    tensors[`${name}.alpha`] = { shape: [], values: Float32Array.of(OPTIMUM_ALPHA) };
+    const scale = multipliers[layer.component] * (OPTIMUM_ALPHA / OPTIMUM_RANK);
+    const change = new Float32Array(layer.out * columns);
+    for (let o = 0; o < layer.out; o++) {
+      for (let c = 0; c < columns; c++) {
+        let delta = 0;
+        for (let r = 0; r < OPTIMUM_RANK; r++) delta += up[o * OPTIMUM_RANK + r] * down[r * columns + c];
+        change[layer.layout === 'out,in' ? o * columns + c : c * layer.out + o] = scale * delta;
+      }
+    }
+    changes.set(layer.initializer, change);
+  });
+  await writeLora(path, tensors);
+  return changes;
+}
+
+test('on a real Optimum ONNX export, a kohya LoRA lands on the weights its modules name: renamed MatMul weights ([in, out]) get the transposed delta, Conv and Gemm weights theirs', async () => {
+  const loraPath = join(temporaryFolder('easel-lora-optimum-'), 'optimum.safetensors');
+  const multipliers = { unet: 0.8, text_encoder: 0.6 };
+  const changes = await writeOptimumLora(loraPath, multipliers);
+  const lora: AppliedLora = { name: 'optimum', file: await openLoraFile(loraPath), textEncoderMultiplier: multipliers.text_encoder, unetMultiplier: multipliers.unet };
+  for (const component of ['unet', 'text_encoder'] as const) {
+    const modelPath = join(OPTIMUM, component, 'model.onnx');
+    const patched = await patchComponent(modelPath, undefined, component, [lora]);
+    const layers = OPTIMUM_LAYERS.filter((layer) => layer.component === component);
+    assert.deepEqual([patched.weights, [...patched.unmatched]], [layers.length, []], component);
+    const original = new Uint8Array(readFileSync(modelPath));
+    const before = listInitializers(original);
+    const after = listInitializers(patched.bytes!);
+    for (const layer of layers) {
+      const was = await readInitializerFloats(modelPath, join(OPTIMUM, component), original, before.get(layer.initializer)!);
+      const now = await readInitializerFloats(modelPath, join(OPTIMUM, component), patched.bytes!, after.get(layer.initializer)!);
+      const change = changes.get(layer.initializer)!;
+      let worst = 0;
+      for (let i = 0; i < was.length; i++) worst = Math.max(worst, Math.abs(now[i] - was[i] - change[i]));
+      assert.ok(worst < 1e-6, `${layer.module} → ${layer.initializer}: off by ${worst}`);
+    }
+    const untouched = [...before.keys()].filter((name) => !changes.has(name));
+    assert.ok(untouched.every((name) => after.get(name)?.external?.offset === before.get(name)?.external?.offset), 'every other weight stays external, where it was');
+  }
+});
+
+test('a LoRA on an Optimum ONNX folder, applied at load, gives the image of the same folder with its deltas written into the weights by hand', async () => {
+  const dir = temporaryFolder('easel-lora-optimum-');
+  const loraPath = join(dir, 'optimum.safetensors');
+  const multipliers = { unet: 0.8, text_encoder: 0.6 };
+  const changes = await writeOptimumLora(loraPath, multipliers);
+  // The by-hand copy: each changed weight rewritten in place, in model.onnx_data (UNet) or model.onnx (text encoder).
+  const byHand = join(dir, 'by-hand');
+  cpSync(OPTIMUM, byHand, { recursive: true });
+  for (const component of ['unet', 'text_encoder'] as const) {
+    const modelPath = join(byHand, component, 'model.onnx');
+    const model = new Uint8Array(readFileSync(modelPath));
+    const initializers = listInitializers(model);
+    for (const layer of OPTIMUM_LAYERS.filter((item) => item.component === component)) {
+      const info = initializers.get(layer.initializer)!;
+      const values = await readInitializerFloats(modelPath, join(byHand, component), model, info);
+      const change = changes.get(layer.initializer)!;
+      const bytes = new Uint8Array(Float32Array.from(values, (value, i) => value + change[i]).buffer);
+      if (info.external) {
+        const dataPath = join(byHand, component, info.external.location);
+        const data = new Uint8Array(readFileSync(dataPath));
+        data.set(bytes, info.external.offset);
+        writeFileSync(dataPath, data);
+      } else {
+        model.set(bytes, info.embedded!.from);
+      }
+    }
+    writeFileSync(modelPath, model);
+  }
+  const withLora = await loadModel(await inspectModelFolder(OPTIMUM), 'cpu');
+  const merged = await loadModel(await inspectModelFolder(byHand), 'cpu');
+  try {
+    const params = { prompt: 'a lighthouse on a cliff', negativePrompt: 'fog', sampler: 'Euler a', steps: 4, cfgScale: 7.5, seed: 5, width: 64, height: 64 } as const;
+    const [plain] = await generate(withLora, validateParams(params, withLora));
+    const lora: AppliedLora = { name: 'optimum', file: await openLoraFile(loraPath), textEncoderMultiplier: multipliers.text_encoder, unetMultiplier: multipliers.unet };
+    const { notices, recreated } = await applyLoras(withLora, [lora]);
+    assert.deepEqual([notices, recreated], [[], ['text_encoder', 'unet']]);
+    const [applied] = await generate(withLora, validateParams(params, withLora));
+    const [expected] = await generate(merged, validateParams(params, merged));
+    const diff = imageDifference(applied.rgb, expected.rgb);
+    if (process.env.EASEL_PRINT) console.log('at load vs by hand', diff, 'vs no LoRA', imageDifference(applied.rgb, plain.rgb));
+    assert.ok(diff.max <= 1, `LoRA at load vs by hand: mean ${diff.mean}, max ${diff.max}`);
+    assert.ok(imageDifference(applied.rgb, plain.rgb).mean > 1, 'the LoRA changes the image');
+  } finally {
+    await withLora.release();
+    await merged.release();
+  }
 });

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { listInitializers, listNodes } from '../../src/engine/onnx/initializers.ts';
 import { readSafetensorsHeader } from '../../src/engine/checkpoint/safetensors.ts';
-import { groupLoraModules, kohyaToCompvis, layerMapping, resolveLoraTargets } from '../../src/engine/lora/loraKeys.ts';
+import { exportLayerMapping, groupLoraModules, kohyaToCompvis, layerMapping, resolveLoraTargets } from '../../src/engine/lora/loraKeys.ts';
 import { addLoraDelta, loraScale } from '../../src/engine/lora/loraMerge.ts';
 
 const reference = (path: string) => fileURLToPath(new URL(`../reference/${path}`, import.meta.url));
@@ -108,4 +110,23 @@ test('merge: W + multiplier · alpha/rank · up·down for Linear and 3×3 conv w
   addLoraDelta(fused, [6, 2], { ...factor, alpha: undefined }, 1, 'fused', 2);
   assert.deepEqual([...fused], [0, 0, 0, 0, 3, 4, 6, 8, 0, 0, 0, 0]);
   assert.throws(() => addLoraDelta(new Float32Array(6), [2, 3], factor, 1, 'to_q'), /LoRA makes \[2, 2\] but the model's weight is \[2, 3\]/);
+});
+
+test('Optimum exports (real ones: model-optimum-main, and LCM\'s with a `u.` wrapper) give every MatMul, Gemm and Conv weight a module; kohya names resolve onto them', () => {
+  const exports = [
+    { path: 'test/reference/img2img_inpaint/model-optimum-main/unet/model.onnx', component: 'unet', module: 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q', weight: 'onnx::MatMul_5747' },
+    { path: 'test/reference/img2img_inpaint/model-optimum-main/text_encoder/model.onnx', component: 'text_encoder', module: 'lora_te_text_model_encoder_layers_1_self_attn_out_proj', weight: 'onnx::MatMul_394' },
+    { path: 'test/reference/lcm_guidance/model-lcm-optimum-1x/unet/model.onnx', component: 'unet', module: 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn1_to_q', weight: 'onnx::MatMul_5749' },
+    { path: 'test/reference/lcm_guidance/model-lcm-optimum-1x/unet/model.onnx', component: 'unet', module: 'lora_unet_up_blocks_0_resnets_1_conv_shortcut', weight: 'u.up_blocks.0.resnets.1.conv_shortcut.weight' },
+  ] as const;
+  for (const { path, component, module, weight } of exports) {
+    const model = new Uint8Array(readFileSync(path));
+    const initializers = listInitializers(model);
+    const nodes = listNodes(model);
+    const mapping = exportLayerMapping(nodes, new Map([...initializers].map(([name, info]) => [name, info.dims])), component);
+    const weighted = nodes.filter((node) => ['MatMul', 'Gemm', 'Conv'].includes(node.op) && initializers.has(node.inputs[1]));
+    assert.equal(new Set([...mapping.values()].map((target) => target.key)).size, weighted.length, `${path}: every weight has its module`);
+    const resolved = resolveLoraTargets([{ name: module, down: 'd', up: 'u' }], mapping, false);
+    assert.deepEqual(resolved.matched.map(({ target }) => [target.key, target.transposed]), [[weight, weight.startsWith('onnx::MatMul')]], `${path}: ${module}`);
+  }
 });

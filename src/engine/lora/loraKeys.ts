@@ -10,6 +10,7 @@
  * LDM-named `lora_unet_input_blocks_1_1_…` both land on `model.diffusion_model.input_blocks.1.1.…`.
  */
 import { EaselError } from '../../shared/errors.ts';
+import type { NodeInfo } from '../onnx/initializers.ts';
 
 export type LoraPart = 'down' | 'up' | 'alpha';
 
@@ -135,6 +136,8 @@ export interface LoraTarget {
   component: 'unet' | 'text_encoder';
   /** For a q/k/v LoRA on OpenCLIP's fused in_proj_weight: which third (0 q, 1 k, 2 v). */
   fusedPart?: 0 | 1 | 2;
+  /** The weight is stored [in, out] (an export's MatMul weight, or a Gemm without transB): the delta goes in transposed. */
+  transposed?: boolean;
 }
 
 /**
@@ -150,6 +153,44 @@ export function layerMapping(checkpointKeys: Iterable<string>): Map<string, Lora
     } else if ((m = /^cond_stage_model\.(.+)\.(weight|in_proj_weight)$/.exec(key))) {
       mapping.set(m[1].replace(/\./g, '_'), { key, component: 'text_encoder' });
     }
+  }
+  return mapping;
+}
+
+/** Where a diffusers module path starts in an export's names, after any wrapper module's prefix. */
+const DIFFUSERS_ROOT = /(?:^|\.)((?:conv_in|conv_out|time_embedding|down_blocks|mid_block|up_blocks|text_model)(?:\.|$).*)$/;
+
+function diffusersPath(name: string | undefined): string | undefined {
+  return name === undefined ? undefined : DIFFUSERS_ROOT.exec(name)?.[1];
+}
+
+/**
+ * The layer mapping of a diffusers/Optimum ONNX export, keyed as layerMapping's. torch.onnx keeps the
+ * names of Conv and Gemm weights (`down_blocks.0.resnets.0.conv1.weight`) and of biases, but gives a
+ * Linear's weight, transposed to [in, out] for MatMul, a generated name (`onnx::MatMul_5747`); the
+ * MatMul node keeps the module path (`/down_blocks.0/attentions.0/transformer_blocks.0/attn1/to_q/MatMul`).
+ * A weight's module is read from its own name, else from the bias added to its output, else from the
+ * node's name; a wrapper's prefix (`u.`, `/u/`) is skipped.
+ */
+export function exportLayerMapping(nodes: readonly NodeInfo[], initializerDims: ReadonlyMap<string, readonly number[]>, component: 'unet' | 'text_encoder'): Map<string, LoraTarget> {
+  const consumers = new Map<string, NodeInfo[]>();
+  for (const node of nodes) for (const input of node.inputs) consumers.set(input, [...(consumers.get(input) ?? []), node]);
+  const namedModule = (initializer: string | undefined, suffix: string) =>
+    initializer !== undefined && initializerDims.has(initializer) && initializer.endsWith(suffix) ? diffusersPath(initializer.slice(0, -suffix.length)) : undefined;
+  const mapping = new Map<string, LoraTarget>();
+  for (const node of nodes) {
+    const weight = node.inputs[1];
+    const rank = initializerDims.get(weight)?.length;
+    const layer = (node.op === 'MatMul' || node.op === 'Gemm') && rank === 2 ? 'linear' : node.op === 'Conv' && rank === 4 ? 'conv' : undefined;
+    if (!layer) continue;
+    const addedBias = node.op === 'MatMul'
+      ? (consumers.get(node.outputs[0]) ?? []).filter((next) => next.op === 'Add').flatMap((next) => next.inputs).find((input) => namedModule(input, '.bias') !== undefined)
+      : node.inputs[2];
+    const module = namedModule(weight, '.weight') ?? namedModule(addedBias, '.bias') ?? diffusersPath(node.name.split('/').filter(Boolean).slice(0, -1).join('.'));
+    if (!module) continue;
+    const name = kohyaToCompvis(`lora_${component === 'unet' ? 'unet' : 'te'}_${module.replace(/\./g, '_')}`, false);
+    const transposed = node.op === 'MatMul' || (node.op === 'Gemm' && node.ints.transB !== 1);
+    if (!mapping.has(name)) mapping.set(name, { key: weight, component, transposed });
   }
   return mapping;
 }

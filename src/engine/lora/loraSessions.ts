@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { readTensorAsFloat32 } from '../checkpoint/safetensors.ts';
 import { EaselError } from '../../shared/errors.ts';
-import { encodeInitializer, listInitializers, readInitializerFloats, replaceInitializers } from '../onnx/initializers.ts';
-import { layerMapping, resolveLoraTargets, type LoraTarget } from './loraKeys.ts';
+import { encodeInitializer, listInitializers, listNodes, readInitializerFloats, replaceInitializers } from '../onnx/initializers.ts';
+import { exportLayerMapping, layerMapping, resolveLoraTargets, type LoraTarget } from './loraKeys.ts';
 import { addLoraDelta } from './loraMerge.ts';
 import type { LoraFile } from './loraFile.ts';
 import type { LoadedModel } from '../modelSessions.ts';
@@ -58,7 +58,9 @@ export async function patchComponent(modelPath: string, weightsDir: string | und
   if (active.length === 0) return { weights: 0, unmatched };
   const model = new Uint8Array(await readFile(modelPath));
   const initializers = listInitializers(model);
-  const mapping = layerMapping(initializers.keys());
+  // An imported checkpoint's weights carry their checkpoint keys; an Optimum/diffusers export's are found through its nodes.
+  let mapping = layerMapping(initializers.keys());
+  if (mapping.size === 0) mapping = exportLayerMapping(listNodes(model), new Map([...initializers].map(([name, info]) => [name, info.dims])), component);
   const isSd2 = [...initializers.keys()].some((name) => name.startsWith('cond_stage_model.model.'));
   const deltas = new Map<string, Array<{ lora: AppliedLora; module: { up: string; down: string; alpha?: string; name: string }; target: LoraTarget }>>();
   for (const lora of active) {
@@ -84,11 +86,26 @@ export async function patchComponent(modelPath: string, weightsDir: string | und
       const factor = { up: await readTensorAsFloat32(header, module.up), upShape: up.shape, down: await readTensorAsFloat32(header, module.down), downShape: down.shape, alpha };
       const where = `${basename(lora.file.path)} ${module.name} → ${key}`;
       const rowOffset = target.fusedPart === undefined ? 0 : target.fusedPart * (info.dims[0] / 3);
-      addLoraDelta(weight, info.dims, factor, multiplierFor(lora, component), where, rowOffset);
+      if (target.transposed) {
+        // An export's MatMul weight is [in, out]: merge into [out, in] and store it back as it was.
+        const [inFeatures, outFeatures] = info.dims;
+        const merged = transpose(weight, inFeatures, outFeatures);
+        addLoraDelta(merged, [outFeatures, inFeatures], factor, multiplierFor(lora, component), where, rowOffset);
+        weight.set(transpose(merged, outFeatures, inFeatures));
+      } else {
+        addLoraDelta(weight, info.dims, factor, multiplierFor(lora, component), where, rowOffset);
+      }
     }
     replacements.set(key, encodeInitializer(info, weight));
   }
   return { bytes: replaceInitializers(model, replacements), weights: replacements.size, unmatched };
+}
+
+/** A row-major [rows, columns] matrix transposed. */
+function transpose(values: Float32Array, rows: number, columns: number): Float32Array {
+  const out = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < columns; c++) out[c * rows + r] = values[r * columns + c];
+  return out;
 }
 
 /** Refuses a LoRA none of whose modules matched the model (it is for another architecture). */
@@ -98,7 +115,7 @@ export function checkLorasMatched(loras: readonly AppliedLora[], results: Readon
     const missed = results.flatMap((result) => result.unmatched.get(lora.name) ?? []);
     if (missed.length === 0) continue;
     if (missed.length === lora.file.modules.length) {
-      throw new EaselError('LORA_UNSUPPORTED', `The LoRA "${lora.name}" changes no weight of this model (${missed.length} layers such as ${missed[0]} have no match): it is for another architecture (SDXL?), or this ONNX export renamed its weights; import the model's .safetensors checkpoint instead.`);
+      throw new EaselError('LORA_UNSUPPORTED', `The LoRA "${lora.name}" changes no weight of this model (${missed.length} layers such as ${missed[0]} have no match): it is for another architecture (SDXL?), or this ONNX export lost its layer names (an optimized or hand-made graph); import the model's .safetensors checkpoint instead.`);
     }
     notices.push(`LoRA ${lora.name}: ${missed.length} of ${lora.file.modules.length} layers have no matching weight in this model and were skipped (e.g. ${missed[0]}).`);
   }

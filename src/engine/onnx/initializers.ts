@@ -1,7 +1,8 @@
 /**
  * Reading and replacing weight initializers of an ONNX model (ModelProto.graph.initializer, TensorProto),
  * so a LoRA can be merged into the weights it changes while every other weight stays where it lies
- * (external data in a .safetensors or model.onnx_data file is never copied).
+ * (external data in a .safetensors or model.onnx_data file is never copied); and reading the nodes
+ * that use them (an export's node names say which layer a renamed weight belongs to).
  */
 import { open } from 'node:fs/promises';
 import { isAbsolute, join, normalize } from 'node:path';
@@ -14,6 +15,7 @@ const FLOAT = 1;
 const FLOAT16 = 10;
 const BFLOAT16 = 16;
 const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 
 export interface InitializerInfo {
@@ -75,6 +77,42 @@ export function listInitializers(model: Uint8Array): Map<string, InitializerInfo
     }
   }
   return found;
+}
+
+export interface NodeInfo {
+  op: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  /** The node's integer attributes (e.g. Gemm's transB). */
+  ints: Record<string, number>;
+}
+
+/** The graph's nodes in order: operator, name, inputs, outputs and integer attributes. */
+export function listNodes(model: Uint8Array): NodeInfo[] {
+  const [from, to] = graphRange(model);
+  const nodes: NodeInfo[] = [];
+  for (const [field, wire, start, end] of fields(model, from, to)) {
+    if (field !== GRAPH_NODE || wire !== 2) continue;
+    const node: NodeInfo = { op: '', name: '', inputs: [], outputs: [], ints: {} };
+    for (const [nodeField, nodeWire, a, b] of fields(model, start, end)) {
+      if (nodeField === 1) node.inputs.push(text(model, a, b));
+      else if (nodeField === 2) node.outputs.push(text(model, a, b));
+      else if (nodeField === 3) node.name = text(model, a, b);
+      else if (nodeField === 4) node.op = text(model, a, b);
+      else if (nodeField === 5 && nodeWire === 2) {
+        let name = '';
+        let value: number | undefined;
+        for (const [attributeField, attributeWire, c, d] of fields(model, a, b)) {
+          if (attributeField === 1) name = text(model, c, d);
+          else if (attributeField === 3 && attributeWire === 0) value = readVarint(model, c)[0];
+        }
+        if (value !== undefined) node.ints[name] = value;
+      }
+    }
+    nodes.push(node);
+  }
+  return nodes;
 }
 
 const elementCount = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
