@@ -46,9 +46,17 @@ export class Layers {
     return this.dtype === 'float32' ? x : this.g.op('Cast', [x], { to: ONNX_DATA_TYPE[this.dtype] }, name);
   }
 
+  /** The name of a float32 step's result: `name` in a float32 graph; otherwise the cast back takes `name`. */
+  private float32Result(name: string): string {
+    return this.dtype === 'float32' ? name : `${name}_float`;
+  }
+
   private readonly loaded = new Map<string, string>();
 
-  /** The key's weight in the compute type; each key becomes one initializer however often it is used. */
+  /**
+   * The key's weight in the compute type (or `dtype`: float32 for norm parameters); each key becomes one
+   * initializer however often it is used, and is asked for in one type.
+   */
   w(key: string, shape: number[], dtype: ComputeType = this.dtype): string {
     let value = this.loaded.get(key);
     if (value === undefined) {
@@ -102,7 +110,7 @@ export class Layers {
     const normalised = this.g.op('InstanceNormalization', [grouped, ones, zeros], { epsilon: { float: epsilon } }, `${key}/instance_norm`);
     const shaped = this.g.op('Reshape', [normalised, this.g.op('Shape', [x], {}, `${key}/shape`)], {}, `${key}/nchw`);
     const scaled = this.g.op('Mul', [shaped, this.channelVector(`${key}.weight`, channels)], {}, `${key}/scale`);
-    const out = this.g.op('Add', [scaled, this.channelVector(`${key}.bias`, channels)], {}, this.dtype === 'float32' ? `${key}/out` : `${key}/out_float`);
+    const out = this.g.op('Add', [scaled, this.channelVector(`${key}.bias`, channels)], {}, this.float32Result(`${key}/out`));
     return this.fromFloat32(out, `${key}/out`);
   }
 
@@ -113,7 +121,7 @@ export class Layers {
    */
   layerNorm(input: string, key: string, width: number, epsilon = 1e-5, weightKey = `${key}.weight`, biasKey = `${key}.bias`): string {
     const x = this.toFloat32(input, `${key}/float`);
-    const out = this.g.op('LayerNormalization', [x, this.w(weightKey, [width], 'float32'), this.w(biasKey, [width], 'float32')], { axis: -1, epsilon: { float: epsilon } }, this.dtype === 'float32' ? `${key}/out` : `${key}/out_float`);
+    const out = this.g.op('LayerNormalization', [x, this.w(weightKey, [width], 'float32'), this.w(biasKey, [width], 'float32')], { axis: -1, epsilon: { float: epsilon } }, this.float32Result(`${key}/out`));
     return this.fromFloat32(out, `${key}/out`);
   }
 
@@ -159,7 +167,7 @@ export class Layers {
       scores = this.toFloat32(product, `${name}/scores`);
     }
     if (causalMask) scores = this.g.op('Add', [scores, causalMask], {}, `${name}/masked`);
-    const probabilities = this.fromFloat32(this.g.op('Softmax', [scores], { axis: -1 }, this.dtype === 'float32' ? `${name}/softmax` : `${name}/softmax_float`), `${name}/softmax`);
+    const probabilities = this.fromFloat32(this.g.op('Softmax', [scores], { axis: -1 }, this.float32Result(`${name}/softmax`)), `${name}/softmax`);
     const context = this.g.op('MatMul', [probabilities, vh], {}, `${name}/context`);
     const merged = this.g.op('Transpose', [context], { perm: [0, 2, 1, 3] }, `${name}/merge`);
     return this.g.op('Reshape', [merged, this.g.ints([0, 0, width])], {}, `${name}/out`);
