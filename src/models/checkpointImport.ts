@@ -72,14 +72,18 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
   if (!/^[^/\\]+$/.test(name) || name.startsWith('.')) throw new EaselError('INVALID_REQUEST', `"${name}" cannot be a model folder name.`);
   const folder = join(resolve(options.destinationRoot), name);
   const previous = await readImportRecord(folder);
+  let replacing = false;
   if (previous) {
     const same = previous.source === path && await Promise.all(Object.values(previous.weights).map(async (w) => {
       const info = await stat(w.file).catch(() => undefined);
       return info?.size === w.size && info.mtimeMs === w.mtimeMs;
     })).then((all) => all.every(Boolean));
-    if (same) return { folder, modelHash: previous.sha256.slice(0, 10), family: previous.family, reused: true, buildMs: 0, graphBytes: 0 };
+    // An fp16 checkpoint imported before GPU providers got float16 graphs is rebuilt in place.
+    const stale = source.float16 && previous.float16Graphs === undefined;
+    if (same && !stale) return { folder, modelHash: previous.sha256.slice(0, 10), family: previous.family, reused: true, buildMs: 0, graphBytes: 0 };
+    if (same) replacing = true;
   }
-  if (await exists(folder)) {
+  if (!replacing && await exists(folder)) {
     throw new EaselError('INVALID_REQUEST', `${folder} already exists${previous ? ` (imported from ${previous.source})` : ''}. Choose another name (--name) or remove that folder first.`);
   }
   const tokenizerDir = await findTokenizer(source, options);
@@ -144,6 +148,7 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
       float16Graphs: float16Graphs ? [...FLOAT16_COMPONENTS] : undefined,
     };
     await writeFile(join(staging, IMPORT_RECORD), JSON.stringify(record, null, 2));
+    if (replacing) await rm(folder, { recursive: true, force: true });
     await rename(staging, folder);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });

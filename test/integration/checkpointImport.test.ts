@@ -2,12 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
+import { componentGraph, inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { validateParams } from '../../src/engine/generationParams.ts';
@@ -51,6 +51,30 @@ for (const attention of ['fused', 'plain'] as const) {
     });
   }
 }
+
+test('an fp16 import has float16 text-encoder and UNet graphs for GPU providers (the cpu and the VAE keep model.onnx); an import made before them is rebuilt, a current one reused', async () => {
+  const options = { destinationRoot: temporaryFolder('easel-import-'), name: 'half', tokenizerDir: TOKENIZER };
+  const fp16 = join(REFERENCE, 'sd15-tiny-public-fp16.safetensors');
+  const first = await importCheckpoint(fp16, options);
+  const graph = (folder: Awaited<ReturnType<typeof inspectModelFolder>>, component: 'unet' | 'text_encoder' | 'vae_decoder', provider: 'cpu' | 'webgpu' | 'cuda') =>
+    componentGraph(folder, component, provider).slice(first.folder.length + 1);
+  const folder = await inspectModelFolder(first.folder);
+  assert.deepEqual(
+    [graph(folder, 'unet', 'cpu'), graph(folder, 'unet', 'webgpu'), graph(folder, 'text_encoder', 'cuda'), graph(folder, 'vae_decoder', 'webgpu')],
+    [join('unet', 'model.onnx'), join('unet', 'model.float16.onnx'), join('text_encoder', 'model.float16.onnx'), join('vae_decoder', 'model.onnx')],
+  );
+  assert.equal((await importCheckpoint(fp16, options)).reused, true);
+  // An import from before float16 graphs existed: no float16Graphs in its record, no files.
+  const recordPath = join(first.folder, 'easel-import.json');
+  const { float16Graphs: _dropped, ...older } = JSON.parse(readFileSync(recordPath, 'utf8')) as Record<string, unknown>;
+  writeFileSync(recordPath, JSON.stringify(older));
+  for (const component of ['unet', 'text_encoder']) rmSync(join(first.folder, component, 'model.float16.onnx'));
+  assert.equal(graph(await inspectModelFolder(first.folder), 'unet', 'webgpu'), join('unet', 'model.onnx'));
+  assert.equal((await importCheckpoint(fp16, options)).reused, false, 'rebuilt');
+  assert.equal(graph(await inspectModelFolder(first.folder), 'unet', 'webgpu'), join('unet', 'model.float16.onnx'));
+  const fp32 = await importCheckpoint(join(REFERENCE, 'sd15-tiny-public-fp32.safetensors'), { ...options, name: 'full' });
+  assert.deepEqual((await inspectModelFolder(fp32.folder)).imported?.float16Graphs, {}, 'an fp32 checkpoint runs float32 everywhere');
+});
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 function easel(env: Record<string, string>, ...args: string[]) {
