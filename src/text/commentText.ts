@@ -1,12 +1,14 @@
 import { commentSyntax } from './commentSyntax.ts';
+import { isImageReferenceLine } from './imageReference.ts';
 
 /**
  * The prose of a selected comment, without its syntax: block delimiters, line markers, JSDoc's
- * leading `*`, and the surrounding whitespace, joined into one line for use as a prompt.
+ * leading `*`, and the surrounding whitespace, joined into one line for use as a prompt. Lines that
+ * are Easel's own image references (`// Image: …`, `![…](….png)`) are not prose and are left out.
  */
 export function stripCommentSyntax(text: string, languageId: string): string {
   const syntax = commentSyntax(languageId);
-  let body = text.trim();
+  let body = text.split(/\r?\n/).filter((line) => !isImageReferenceLine(line, languageId)).join('\n').trim();
   const opening = syntax.block.find(([open]) => body.startsWith(open));
   const pair = opening ?? syntax.block.find(([, close]) => body.endsWith(close));
   if (pair) {

@@ -8,9 +8,10 @@ import { resolveOutputFolder } from '../png/outputPath.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
 import { stripCommentSyntax } from '../text/commentText.ts';
-import { imageReference } from '../text/imageReference.ts';
+import { imageReference, linkPath } from '../text/imageReference.ts';
+import { copyMarkdownLink } from './markdownLink.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
-import { GenerationController, relativeToDocument } from './generationController.ts';
+import { GenerationController } from './generationController.ts';
 import { readEditableImage, restoreEdit } from './editImage.ts';
 import { DEFAULT_STRENGTH, EDITABLE_EXTENSIONS, PANEL_MASK_BLUR } from '../engine/editLimits.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
@@ -102,8 +103,7 @@ export function activate(context: vscode.ExtensionContext): void {
           await vscode.commands.executeCommand('revealInExplorer', uri);
           break;
         case 'copyMarkdown':
-          await vscode.env.clipboard.writeText(imageReference('markdown', record.relativePath, record.settings.prompt, 'markdown')!);
-          void vscode.window.setStatusBarMessage('Easel: Markdown link copied', 3000);
+          await copyMarkdownLink({ path: record.path, prompt: record.settings.prompt }, controller.workspaceFolder(uri));
           break;
         case 'copyParameters':
           await vscode.env.clipboard.writeText(record.parameters);
@@ -249,7 +249,7 @@ async function generateFromSelection(controller: GenerationController, host: Pan
   const [image] = saved;
   if (!image) return;
   const style = readConfiguration().insertLink;
-  const reference = imageReference(document.languageId, relativeToDocument(document.uri, image.uri), prompt, style);
+  const reference = imageReference(document.languageId, linkPath(dirname(document.uri.fsPath), image.uri.fsPath), prompt, style);
   if (!reference) return;
   const endLine = document.lineAt(selection.end.line);
   const indent = document.lineAt(selection.start.line).text.match(/^\s*/)?.[0] ?? '';

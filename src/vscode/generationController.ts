@@ -1,4 +1,4 @@
-import { basename, dirname, relative } from 'node:path';
+import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { isEaselError, type EaselError } from '../shared/errors.ts';
 import { formatInfotext } from '../png/infotext.ts';
@@ -10,6 +10,7 @@ import type { EditRequest, GenerationRequest } from '../service/protocol.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
 import { findTinyDecoder } from '../models/library.ts';
 import { checkPrompt } from '../safety/promptFilter.ts';
+import { linkPath } from '../text/imageReference.ts';
 
 /** Where a job's events go: the panel when it is open, otherwise a notification. */
 export interface JobObserver {
@@ -252,7 +253,7 @@ export class GenerationController implements vscode.Disposable {
     const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, `${config.fileNameTemplate}${suffix}`, {
       date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: basename(config.model), index: file.index,
     }, file.png);
-    const relativePath = posixRelative(folder.uri.fsPath, path);
+    const relativePath = linkPath(folder.uri.fsPath, path);
     const id = `img-${this.nextImage++}`;
     const parameters = formatInfotext({ ...settings, seed: file.seed, modelHash: file.modelHash, modelName: basename(config.model) });
     await this.remember(id, { path, relativePath, settings, seed: file.seed, parameters });
@@ -298,14 +299,4 @@ export class GenerationController implements vscode.Disposable {
       },
     ));
   }
-}
-
-/** A path from a document's folder to an image, with forward slashes. */
-export function relativeToDocument(document: vscode.Uri, image: vscode.Uri): string {
-  return posixRelative(dirname(document.fsPath), image.fsPath);
-}
-
-/** A relative path with forward slashes, as links and settings write it on every OS. */
-function posixRelative(from: string, to: string): string {
-  return relative(from, to).split('\\').join('/');
 }

@@ -63,3 +63,12 @@ test('a selection of only the comment marker gives an empty prompt', () => {
   assert.equal(stripCommentSyntax('//', 'typescript'), '');
   assert.equal(stripCommentSyntax('/* */', 'css'), '');
 });
+
+test('Easel\'s inserted image reference is never part of the prompt (Generate from Selection run twice)', () => {
+  assert.equal(stripCommentSyntax(`// ${PROMPT}\n// Image: ../images/generated/2026-01-01-1234-a-watercolor-fox.png`, 'typescript'), PROMPT);
+  assert.equal(stripCommentSyntax(`# ${PROMPT}\n# Image: ../images/generated/fox.png\n# Image: ../images/generated/fox-2.png`, 'python'), PROMPT);
+  assert.equal(stripCommentSyntax(`/* ${PROMPT} */\n/* Image: ../img/fox.png */`, 'css'), PROMPT);
+  assert.equal(stripCommentSyntax(`${PROMPT}\n![${PROMPT}](../images/generated/fox.png)`, 'markdown'), PROMPT);
+  assert.equal(stripCommentSyntax(`<!-- ${PROMPT} -->\n<img src="../images/fox.png" alt="${PROMPT}">`, 'html'), PROMPT);
+  assert.equal(stripCommentSyntax(`// ${PROMPT}\n// Image: of a fox`, 'typescript'), `${PROMPT} Image: of a fox`, 'prose that starts with "Image:" stays');
+});
