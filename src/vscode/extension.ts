@@ -11,7 +11,9 @@ import { stripCommentSyntax } from '../text/commentText.ts';
 import { imageReference, linkPath } from '../text/imageReference.ts';
 import { copyMarkdownLink } from './markdownLink.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
-import { GenerationController } from './generationController.ts';
+import { GenerationController, type JobObserver } from './generationController.ts';
+import { formatInfotext } from '../png/infotext.ts';
+import { randomSeed } from '../shared/generationSettings.ts';
 import { readEditableImage, restoreEdit } from './editImage.ts';
 import { DEFAULT_STRENGTH, EDITABLE_EXTENSIONS, PANEL_MASK_BLUR } from '../engine/editLimits.ts';
 import { GeneratorPanel, PANEL_VIEW_TYPE, type PanelHost } from './generatorPanel.ts';
@@ -239,13 +241,14 @@ async function generateFromSelection(controller: GenerationController, host: Pan
     void vscode.window.showWarningMessage('Easel: the selection has no text to use as a prompt.');
     return;
   }
+  // The panel's sampler, steps, CFG, size and decoder, but always a new seed: a fixed seed in the panel
+  // belongs to the panel's prompt (Regenerate and Reuse seed set one), and a new comment wants a new image.
   const panel = GeneratorPanel.current;
-  const settings: PanelSettings = { ...(panel?.currentSettings ?? host.defaults()), prompt, batchCount: 1 };
-  const observer = panel?.visible ? panel.observer() : undefined;
-  if (panel?.visible) panel.post({ type: 'busy', busy: true });
-  const saved = observer
-    ? await controller.run(settings, observer, document.uri)
-    : await controller.runWithNotification(settings, 'Easel: generating from selection', document.uri, panel?.observer());
+  const settings: PanelSettings = { ...(panel?.currentSettings ?? host.defaults()), prompt, batchCount: 1, seedMode: 'fixed', seed: randomSeed().toString() };
+  const used = formatInfotext({ steps: settings.steps, sampler: settings.sampler, schedule: settings.schedule, cfgScale: settings.cfgScale, seed: settings.seed, width: settings.width, height: settings.height });
+  host.log.info(`Generate from Selection: ${used} (${panel ? 'the panel\'s settings' : 'the easel.defaults settings'}, a new seed).`);
+  panel?.post({ type: 'busy', busy: true });
+  const saved = await controller.run(settings, panel?.observer() ?? IGNORE_PROGRESS, document.uri, undefined, { title: `Easel: generating from selection — ${used}` });
   const [image] = saved;
   if (!image) return;
   const style = readConfiguration().insertLink;
@@ -256,8 +259,12 @@ async function generateFromSelection(controller: GenerationController, host: Pan
   const edit = new vscode.WorkspaceEdit();
   edit.insert(document.uri, endLine.range.end, `\n${indent}${reference}`);
   if (!(await vscode.workspace.applyEdit(edit))) void vscode.window.showWarningMessage(`Easel saved ${image.item.relativePath} but could not insert the link.`);
+  // The link goes in at the selection's end, which grows the selection over it; keep the user's, so
+  // running the command again uses the same prompt.
+  if (vscode.window.visibleTextEditors.includes(editor) && !editor.selection.isEqual(selection)) editor.selection = selection;
 }
 
+const IGNORE_PROGRESS: JobObserver = { progress: () => undefined, preview: () => undefined, image: () => undefined, finished: () => undefined };
 
 let probed: Promise<ProviderProbe[]> | undefined;
 

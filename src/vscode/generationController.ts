@@ -10,9 +10,10 @@ import type { EditRequest, GenerationRequest } from '../service/protocol.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
 import { findTinyDecoder } from '../models/library.ts';
 import { checkPrompt } from '../safety/promptFilter.ts';
+import { JobNotification, type JobNotice } from './jobNotification.ts';
 import { linkPath } from '../text/imageReference.ts';
 
-/** Where a job's events go: the panel when it is open, otherwise a notification. */
+/** Where a job's events go: the panel that started it (or shows it), or nowhere (see JobNotice). */
 export interface JobObserver {
   progress(view: ProgressView): void;
   preview(width: number, height: number, rgba: Uint8Array): void;
@@ -108,8 +109,11 @@ export class GenerationController implements vscode.Disposable {
     return (near && vscode.workspace.getWorkspaceFolder(near)) ?? vscode.workspace.workspaceFolders?.[0];
   }
 
-  /** Runs one generation and writes its images; resolves with what was saved (empty when it failed). */
-  async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri, edit?: EditRequest): Promise<SavedImage[]> {
+  /**
+   * Runs one generation and writes its images; resolves with what was saved (empty when it failed).
+   * With `notice`, the job also shows a cancellable progress notification (see JobNotice).
+   */
+  async run(settings: PanelSettings, observer: JobObserver, near?: vscode.Uri, edit?: EditRequest, notice?: JobNotice): Promise<SavedImage[]> {
     // Every entry point (panel, selection, regenerate) passes the shared rules before anything runs.
     const [problem] = settingsProblems(panelSettingsProblemInput(settings));
     if (problem) {
@@ -185,12 +189,20 @@ export class GenerationController implements vscode.Disposable {
     };
     const job = this.service.generate(request);
     this.current = job;
+    const notification = notice && new JobNotification(notice.title, () => job.cancel());
+    const presence = notice?.whileHidden;
+    const following = presence?.onDidChangeVisibility((visible) => (visible ? notification?.hide() : notification?.show()));
+    if (!presence?.visible) notification?.show();
     void vscode.commands.executeCommand('setContext', 'easel.generating', true);
     this.log.info(`Generating "${settings.prompt.slice(0, 80)}" with ${settings.sampler}, ${settings.steps} steps, ${settings.width}×${settings.height}${edit ? `, from ${edit.imagePath} at strength ${edit.strength}${edit.mask ? ' with a mask' : ''}` : ''}.`);
     const saved: SavedImage[] = [];
     const writes: Array<Promise<void>> = [];
-    job.on('queued', ({ position }) => observer.progress({ phase: 'queued', text: `Waiting: ${position} ahead in the queue` }));
-    job.on('loading', ({ component }) => observer.progress({ phase: 'loading', text: `Loading ${component.replace('_', ' ')}…` }));
+    const progress = (view: ProgressView, fraction?: number) => {
+      observer.progress(view);
+      notification?.report(view.text, fraction);
+    };
+    job.on('queued', ({ position }) => progress({ phase: 'queued', text: `Waiting: ${position} ahead in the queue` }));
+    job.on('loading', ({ component }) => progress({ phase: 'loading', text: `Loading ${component.replace('_', ' ')}…` }));
     job.on('loaded', ({ provider, ms, notices }) => {
       this.log.info(`Model loaded on ${provider} in ${Math.round(ms)} ms.`);
       for (const notice of notices) {
@@ -205,7 +217,7 @@ export class GenerationController implements vscode.Disposable {
     job.on('step', (step) => {
       const imageLabel = settings.batchCount > 1 ? `Image ${step.imageIndex + 1}/${settings.batchCount}, ` : '';
       const text = `${imageLabel}step ${step.step}/${step.total} · ${step.itPerSec.toFixed(2)} it/s · ETA ${Math.ceil(step.etaMs / 1000)} s`;
-      observer.progress({ phase: 'step', text, step: step.step, total: step.total, itPerSec: step.itPerSec, etaMs: step.etaMs });
+      progress({ phase: 'step', text, step: step.step, total: step.total, itPerSec: step.itPerSec, etaMs: step.etaMs }, (step.imageIndex + step.step / step.total) / settings.batchCount);
       this.statusItem.text = `$(loading~spin) Easel ${step.step}/${step.total}`;
       this.statusItem.tooltip = `${text} — click to cancel`;
       this.statusItem.show();
@@ -213,7 +225,7 @@ export class GenerationController implements vscode.Disposable {
     job.on('preview', ({ width, height, rgba }) => observer.preview(width, height, rgba));
     job.on('withheld', ({ seed, reason }) => {
       this.log.warn(`Seed ${seed}: ${reason}`);
-      observer.progress({ phase: 'saving', text: reason });
+      progress({ phase: 'saving', text: reason });
     });
     job.on('image', (file) => {
       writes.push(this.save(file, settings, folder).then(
@@ -230,6 +242,12 @@ export class GenerationController implements vscode.Disposable {
       const message = saved.length === 1 ? `Saved ${saved[0].item.relativePath}` : `Saved ${saved.length} images`;
       observer.finished('done', message);
       this.log.info(message);
+      // The panel that started the job is out of sight: say the job is done where its progress was.
+      if (presence && notification?.visible && saved.length > 0) {
+        void vscode.window.showInformationMessage(`Easel: ${message}`, 'Open Image').then((choice) => {
+          if (choice) void vscode.commands.executeCommand('vscode.open', saved[saved.length - 1].uri);
+        });
+      }
     } catch (error) {
       await Promise.all(writes);
       if (isEaselError(error, 'CANCELLED')) {
@@ -239,6 +257,8 @@ export class GenerationController implements vscode.Disposable {
         this.reportError(error as EaselError, observer);
       }
     } finally {
+      following?.dispose();
+      notification?.dispose();
       if (this.current === job) {
         this.current = undefined;
         void vscode.commands.executeCommand('setContext', 'easel.generating', false);
@@ -276,27 +296,5 @@ export class GenerationController implements vscode.Disposable {
       if (choice === 'Select Model') void vscode.commands.executeCommand('easel.selectModel');
       if (choice === 'Show Log') this.log.show();
     });
-  }
-
-  /** Runs a generation with a cancellable notification, for when the panel is not showing. */
-  runWithNotification(settings: PanelSettings, title: string, near?: vscode.Uri, extra?: Partial<JobObserver>): Promise<SavedImage[]> {
-    return Promise.resolve(vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title, cancellable: true },
-      (progress, token) => {
-        token.onCancellationRequested(() => this.cancel());
-        let lastStep = 0;
-        return this.run(settings, {
-          progress: (view) => {
-            const increment = view.step && view.total ? ((view.step - lastStep) / view.total) * 100 : undefined;
-            if (view.step !== undefined) lastStep = view.step === view.total ? 0 : view.step;
-            progress.report({ message: view.text, increment });
-            extra?.progress?.(view);
-          },
-          preview: (width, height, rgba) => extra?.preview?.(width, height, rgba),
-          image: (item) => extra?.image?.(item),
-          finished: (outcome, message) => extra?.finished?.(outcome, message),
-        }, near);
-      },
-    ));
   }
 }

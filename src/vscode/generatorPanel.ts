@@ -5,6 +5,7 @@ import {
 } from '../protocol/panelMessages.ts';
 import type { EditRequest } from '../service/protocol.ts';
 import type { GenerationController, JobObserver } from './generationController.ts';
+import type { PanelPresence } from './jobNotification.ts';
 
 export const PANEL_VIEW_TYPE = 'easel.generator';
 
@@ -19,9 +20,13 @@ export interface PanelHost {
 }
 
 /** The generator panel: one webview, created on demand or revived after a reload. */
-export class GeneratorPanel implements vscode.Disposable {
+export class GeneratorPanel implements vscode.Disposable, PanelPresence {
   static current: GeneratorPanel | undefined;
   private readonly disposables: vscode.Disposable[] = [];
+  private disposed = false;
+  private readonly visibility = new vscode.EventEmitter<boolean>();
+  /** Fires when the panel is shown or hidden, and `false` when it is closed. */
+  readonly onDidChangeVisibility = this.visibility.event;
   private settings: PanelSettings;
   private ready = false;
   private readonly pending: HostToWebviewMessage[] = [];
@@ -61,12 +66,13 @@ export class GeneratorPanel implements vscode.Disposable {
     panel.webview.html = this.html();
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
+      panel.onDidChangeViewState(({ webviewPanel }) => this.visibility.fire(webviewPanel.visible)),
       panel.webview.onDidReceiveMessage((raw: unknown) => void this.receive(raw)),
     );
   }
 
   get visible(): boolean {
-    return this.panel.visible;
+    return !this.disposed && this.panel.visible;
   }
 
   get currentSettings(): PanelSettings {
@@ -74,12 +80,18 @@ export class GeneratorPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     if (GeneratorPanel.current === this) GeneratorPanel.current = undefined;
+    this.visibility.fire(false);
+    this.visibility.dispose();
     this.panel.dispose();
     for (const disposable of this.disposables.splice(0)) disposable.dispose();
   }
 
   post(message: HostToWebviewMessage): void {
+    // A job started here goes on after the panel is closed (its notification shows it).
+    if (this.disposed) return;
     // The webview checks every message with the same shapes and drops what fails; check here first so
     // a message it would reject is said out loud instead of silently doing nothing.
     try {
@@ -155,7 +167,9 @@ export class GeneratorPanel implements vscode.Disposable {
           return;
         }
         this.post({ type: 'busy', busy: true });
-        await this.host.controller.run(message.settings, this.observer(), this.editSource?.uri, this.editRequest(message.edit));
+        await this.host.controller.run(message.settings, this.observer(), this.editSource?.uri, this.editRequest(message.edit), {
+          title: `Easel: generating “${ellipsis(message.settings.prompt, 60)}”`, whileHidden: this,
+        });
         break;
       case 'clearEdit':
         this.editSource = undefined;
@@ -215,4 +229,9 @@ export class GeneratorPanel implements vscode.Disposable {
 </body>
 </html>`;
   }
+}
+
+function ellipsis(text: string, length: number): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length <= length ? line : `${line.slice(0, length - 1)}…`;
 }

@@ -2,7 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
@@ -15,6 +15,7 @@ const skip = !existsSync(CHROMIUM) && !process.env.CI ? `Chromium not found at $
 const RESULTS = join(ROOT, 'test-results');
 const PROMPT = 'a yellow sun over the ocean';
 const OUTPUT = join('images', 'generated');
+const SCENE = 'a red circle on a blue sky';
 
 let server: RunningCodeServer;
 let browser: Browser;
@@ -42,10 +43,13 @@ async function runCommand(title: string): Promise<void> {
     const input = page.locator('.quick-input-widget input');
     await input.waitFor({ state: 'visible' });
     await input.fill(`>${title}`);
-    const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+    // The row whose label is exactly the title, clicked: Enter would run the first row, which can be a
+    // recently used "Easel: Generate Image from Selection" when the title is "Easel: Generate Image".
+    const label = page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) });
+    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: label }).first();
     try {
       await row.waitFor({ state: 'visible', timeout: 5_000 });
-      await page.keyboard.press('Enter');
+      await row.click();
       return;
     } catch (error) {
       await page.keyboard.press('Escape');
@@ -136,6 +140,9 @@ before(async () => {
   workspace = join(temporaryFolder('easel-e2e-'), 'My Projects · café 画像');
   mkdirSync(join(workspace, 'src'), { recursive: true });
   writeFileSync(join(workspace, 'src', 'example.ts'), `// ${PROMPT}\nexport const answer = 42;\n`);
+  writeFileSync(join(workspace, 'src', 'scene.py'), `# ${SCENE}\nprint("scene")\n`);
+  mkdirSync(join(workspace, 'docs', 'notes'), { recursive: true });
+  writeFileSync(join(workspace, 'docs', 'notes', 'page.md'), '# Notes\n\n');
   server = await startCodeServer({
     workspace,
     vsix,
@@ -157,7 +164,9 @@ before(async () => {
     },
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
-  page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  // Copy Markdown link writes the browser's clipboard, which the test reads back.
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, permissions: ['clipboard-read', 'clipboard-write'] });
+  page = await context.newPage();
   await page.goto(`${server.url}?folder=${encodeURIComponent(workspace)}`);
   await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
   await page.locator('.explorer-viewlet').waitFor({ timeout: 60_000 }).catch(() => undefined);
@@ -337,3 +346,158 @@ async function waitForValue(locator: ReturnType<FrameLocator['locator']>, expect
     await new Promise((wait) => setTimeout(wait, 200));
   }
 }
+
+/** The toast of a notification holding `text`. */
+function toast(text: string | RegExp) {
+  return page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+}
+
+/** Collects the text of every notification toast shown from now on, until the returned function is called. */
+function watchToasts(): () => Promise<string[]> {
+  const seen = new Set<string>();
+  let watching = true;
+  const polling = (async () => {
+    while (watching) {
+      for (const text of await page.locator('.notifications-toasts .notification-toast').allTextContents().catch(() => [])) seen.add(text);
+      await new Promise((wait) => setTimeout(wait, 50));
+    }
+  })();
+  return async () => {
+    watching = false;
+    await polling;
+    return [...seen];
+  };
+}
+
+/** Shows an editor tab of the workbench by its title (the panel's tab, or a file's). */
+async function showTab(title: string): Promise<void> {
+  await page.locator('.tabs-container .tab', { hasText: title }).first().click();
+}
+
+test('gallery "Copy Markdown link" → pasted into docs/notes/page.md → the link reaches the image from that folder and the preview shows it', { skip, timeout: 240_000 }, flow('7-copy-markdown-link', async () => {
+  await runCommand('View: Close All Editors');
+  await openFile('page.md');
+  await page.locator('.monaco-editor .view-lines', { hasText: '# Notes' }).first().waitFor({ timeout: 30_000 });
+  await runCommand('Easel: Generate Image');
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  await prompt.waitFor({ timeout: 60_000 });
+  await prompt.fill(SCENE);
+  // A seed pinned in the panel: Generate from Selection (next test) must not reuse it.
+  await panel().locator('vscode-text-field#seed input').fill('1234');
+  await panel().locator('vscode-radio[value="fixed"]').click();
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  const added = await waitFor('the PNG to link to', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+  const card = panel().locator('.card', { hasText: added }).first();
+  await card.waitFor({ timeout: 30_000 });
+  await page.evaluate(() => navigator.clipboard.writeText(''));
+  // The panel has focus; page.md is the visible Markdown editor beside it.
+  await card.locator('[aria-label="Copy Markdown link"]').first().click();
+  await page.locator('.statusbar', { hasText: 'relative to docs/notes/page.md' }).waitFor({ timeout: 30_000 });
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.match(copied, /^!\[a red circle on a blue sky\]\(\.\.\/\.\.\/images\/generated\/[^)\s]+\.png\)$/);
+  // Paste it into the document and save it, as a user would.
+  await page.locator('.monaco-editor .view-lines', { hasText: '# Notes' }).first().click();
+  await page.keyboard.press('Control+End');
+  await page.keyboard.press('Control+V');
+  await page.keyboard.press('Control+S');
+  const notes = join(workspace, 'docs', 'notes', 'page.md');
+  const text = await waitFor('the pasted link on disk', () => readFileSync(notes, 'utf8').includes('![') && readFileSync(notes, 'utf8'), 30_000);
+  const target = /!\[[^\]]*\]\(([^)]+)\)/.exec(text)![1];
+  const resolved = resolve(dirname(notes), decodeURIComponent(target));
+  assert.equal(resolved, join(workspace, OUTPUT, added), 'the link, read from the document\'s folder, is the image');
+  // VS Code's Markdown preview loads it.
+  await runCommand('Markdown: Open Preview to the Side');
+  const preview = page.frameLocator('iframe.webview.ready[src*="markdown-language-features"]').frameLocator('iframe#active-frame');
+  const image = preview.locator('img').first();
+  await image.waitFor({ timeout: 60_000 });
+  const deadline = Date.now() + 30_000;
+  let width = 0;
+  while (width === 0 && Date.now() < deadline) {
+    width = await image.evaluate((element) => (element as HTMLImageElement).complete ? (element as HTMLImageElement).naturalWidth : 0);
+    if (width === 0) await page.waitForTimeout(250);
+  }
+  await screenshot('7-copy-markdown-link');
+  assert.equal(width, 256, 'the preview shows the 256-pixel image');
+}));
+
+test('Generate from Selection twice → the inserted Image: line never joins the prompt, a new seed each time, the settings named in the notification', { skip, timeout: 300_000 }, flow('8-selection-twice', async () => {
+  await openFile('scene.py');
+  const editor = page.locator('.monaco-editor .view-lines', { hasText: 'print("scene")' }).first();
+  await editor.waitFor({ timeout: 30_000 });
+  await editor.click();
+  await page.keyboard.press('Control+Home');
+  await page.keyboard.press('Shift+End');
+  const selected = `(${`# ${SCENE}`.length} selected)`;
+  await page.locator('.statusbar', { hasText: selected }).waitFor({ timeout: 10_000 });
+  const source = join(workspace, 'src', 'scene.py');
+  const runs: Array<{ file: string; notified: string }> = [];
+  for (let run = 1; run <= 2; run++) {
+    const before = pngsIn(join(workspace, OUTPUT));
+    // The notification names the settings used; it is up only while the job runs, so it is watched from the start.
+    const toasts = watchToasts();
+    await runCommand('Easel: Generate Image from Selection');
+    const added = await waitFor(`PNG ${run}`, () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+    await page.locator('.monaco-editor .view-lines', { hasText: added.slice(0, 40) }).first().waitFor({ timeout: 30_000 });
+    const notified = (await toasts()).find((text) => text.includes('generating from selection')) ?? '(no notification)';
+    // The link went in after the selection, and the selection is still the comment alone.
+    await page.locator('.statusbar', { hasText: selected }).waitFor({ timeout: 10_000 });
+    runs.push({ file: added, notified });
+  }
+  await page.keyboard.press('Control+S');
+  await waitFor('the saved links', () => readFileSync(source, 'utf8').split('\n').length >= 5, 30_000);
+  await screenshot('8-selection-twice');
+  const lines = readFileSync(source, 'utf8').split('\n');
+  assert.deepEqual(lines.slice(0, 3), [`# ${SCENE}`, `# Image: ../images/generated/${runs[1].file}`, `# Image: ../images/generated/${runs[0].file}`]);
+  const seeds = runs.map(({ file, notified }) => {
+    const metadata = readImageMetadata(readFileSync(join(workspace, OUTPUT, file))).parameters;
+    assert.equal(metadata.prompt, SCENE, 'the Image: line is not in the prompt');
+    assert.equal(metadata.steps, 6, 'the panel\'s steps');
+    for (const named of ['Steps: 6', 'Sampler: Euler a', 'CFG scale: 1.5', `Seed: ${metadata.seed}`, 'Size: 256x256']) assert.ok(notified.includes(named), `the notification names ${named}: ${notified}`);
+    return metadata.seed;
+  });
+  assert.notEqual(seeds[0], seeds[1], 'a new seed each run');
+  assert.ok(!seeds.includes('1234'), 'the panel\'s pinned seed is not reused');
+}));
+
+test('panel Generate → panel hidden → a cancellable notification with step progress (closed while the panel shows) → Cancel there → no file', { skip, timeout: 300_000 }, flow('9-hidden-panel-cancel', async () => {
+  await openFile('scene.py');
+  await runCommand('Easel: Generate Image');
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  await prompt.waitFor({ timeout: 60_000 });
+  await prompt.fill(SCENE);
+  // 500 steps at 512×512 keep the job running while the test hides and shows the panel.
+  await setField('steps', '500');
+  await setField('width', '512');
+  await setField('height', '512');
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  await panel().locator('#progress-text', { hasText: /step [2-9]\/500/ }).waitFor({ timeout: 60_000 });
+  // Hide the panel behind a file in its own group.
+  await showTab('Easel: Generate Image');
+  await openFile('example.ts');
+  const notice = toast('Easel: generating “a red circle on a blue sky”');
+  await notice.waitFor({ timeout: 30_000 });
+  await notice.locator('.notification-list-item-message', { hasText: /step \d+\/500/ }).waitFor({ timeout: 30_000 });
+  const step = async () => Number(/step (\d+)\/500/.exec((await notice.textContent()) ?? '')?.[1]);
+  const first = await step();
+  await page.waitForTimeout(1500);
+  assert.ok((await step()) > first, 'the notification follows the steps');
+  await screenshot('9-hidden-panel-notification');
+  // Shown again, the panel carries the progress: the notification closes; hidden again, it is back.
+  await showTab('Easel: Generate Image');
+  await notice.waitFor({ state: 'hidden', timeout: 10_000 });
+  await showTab('example.ts');
+  await notice.waitFor({ timeout: 10_000 });
+  await notice.locator('.monaco-button', { hasText: 'Cancel' }).click();
+  await notice.waitFor({ state: 'hidden', timeout: 30_000 });
+  await showTab('Easel: Generate Image');
+  await panel().locator('#message', { hasText: 'Cancelled' }).waitFor({ timeout: 30_000 });
+  await screenshot('9-hidden-panel-cancelled');
+  await new Promise((wait) => setTimeout(wait, 1000));
+  assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
+  assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
+  await setField('steps', '6');
+  await setField('width', '256');
+  await setField('height', '256');
+}));
