@@ -460,7 +460,7 @@ test('Generate from Selection twice → the inserted Image: line never joins the
   assert.ok(!seeds.includes('1234'), 'the panel\'s pinned seed is not reused');
 }));
 
-test('panel Generate → panel hidden → a cancellable notification with step progress (closed while the panel shows) → Cancel there → no file', { skip, timeout: 300_000 }, flow('9-hidden-panel-cancel', async () => {
+test('panel Generate → panel hidden → a cancellable notification with step progress (closed while the panel shows) → Cancel there → no file; a job done while hidden offers Open Image', { skip, timeout: 300_000 }, flow('9-hidden-panel-cancel', async () => {
   await openFile('scene.py');
   await runCommand('Easel: Generate Image');
   const prompt = panel().locator('vscode-text-area#prompt textarea');
@@ -497,7 +497,19 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await new Promise((wait) => setTimeout(wait, 1000));
   assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
   assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
-  await setField('steps', '6');
+  // A job that ends while the panel is out of sight says so where its progress was, with Open Image.
+  await setField('steps', '60');
   await setField('width', '256');
   await setField('height', '256');
+  await panel().locator('#generate').click();
+  await panel().locator('#progress-text', { hasText: /step \d+\/60/ }).waitFor({ timeout: 60_000 });
+  await showTab('example.ts');
+  const done = toast(/Easel: Saved images\/generated\/.*\.png/);
+  await done.waitFor({ timeout: 120_000 });
+  const saved = /images\/generated\/(\S+\.png)/.exec((await done.textContent()) ?? '')![1];
+  assert.ok(existsSync(join(workspace, OUTPUT, saved)));
+  await done.locator('.monaco-button', { hasText: 'Open Image' }).click();
+  await page.locator('.tabs-container .tab', { hasText: saved }).waitFor({ timeout: 30_000 });
+  await showTab('Easel: Generate Image');
+  await setField('steps', '6');
 }));
