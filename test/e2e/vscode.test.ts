@@ -472,7 +472,7 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await setField('height', '512');
   const before = pngsIn(join(workspace, OUTPUT));
   await panel().locator('#generate').click();
-  await panel().locator('#progress-text', { hasText: /step [2-9]\/500/ }).waitFor({ timeout: 60_000 });
+  await panel().locator('#progress-text', { hasText: /step \d+\/500/ }).waitFor({ timeout: 120_000 });
   // Hide the panel behind a file in its own group.
   await showTab('Easel: Generate Image');
   await openFile('example.ts');
@@ -496,7 +496,8 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await screenshot('9-hidden-panel-cancelled');
   await new Promise((wait) => setTimeout(wait, 1000));
   assert.deepEqual(pngsIn(join(workspace, OUTPUT)), before);
-  assert.deepEqual(readdirSync(join(workspace, OUTPUT)).filter((name) => name.endsWith('.tmp')), []);
+  const output = join(workspace, OUTPUT);
+  assert.deepEqual(existsSync(output) ? readdirSync(output).filter((name) => name.endsWith('.tmp')) : [], [], 'no partial file');
   // A job that ends while the panel is out of sight says so where its progress was, with Open Image.
   await setField('steps', '60');
   await setField('width', '256');
