@@ -267,6 +267,8 @@ test('right-click a .safetensors → "Import Checkpoint…" → Use This Model �
   await use.waitFor({ timeout: 60_000 });
   await screenshot('5-import-checkpoint');
   await use.click();
+  // The setting is written before the next job may use it (a fast run once started with the old model).
+  await waitFor('easel.model set to the import', () => readFileSync(join(server.userDataDir, 'User', 'settings.json'), 'utf8').includes('tiny-cat'), 30_000);
   await runCommand('Easel: Generate Image');
   await panel().locator('#message', { hasText: /./ }).or(panel().locator('vscode-text-area#prompt')).first().waitFor({ timeout: 60_000 });
   await panel().locator('vscode-text-area#prompt textarea').fill('Portrait of a cat wearing a hat');
@@ -370,7 +372,7 @@ function watchToasts(): () => Promise<string[]> {
 }
 
 /** Shows an editor tab of the workbench by its title (the panel's tab, or a file's). */
-async function showTab(title: string): Promise<void> {
+async function showTab(title: string | RegExp): Promise<void> {
   await page.locator('.tabs-container .tab', { hasText: title }).first().click();
 }
 
@@ -473,9 +475,11 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   const before = pngsIn(join(workspace, OUTPUT));
   await panel().locator('#generate').click();
   await panel().locator('#progress-text', { hasText: /step \d+\/500/ }).waitFor({ timeout: 120_000 });
-  // Hide the panel behind a file in its own group.
+  // Hide the panel behind a new editor in its own group.
   await showTab('Easel: Generate Image');
-  await openFile('example.ts');
+  await runCommand('File: New Untitled Text File');
+  const untitled = /Untitled-\d+/;
+  await page.locator('.tabs-container .tab.active', { hasText: untitled }).first().waitFor({ timeout: 10_000 });
   const notice = toast('Easel: generating “a red circle on a blue sky”');
   await notice.waitFor({ timeout: 30_000 });
   await notice.locator('.notification-list-item-message', { hasText: /step \d+\/500/ }).waitFor({ timeout: 30_000 });
@@ -487,7 +491,7 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   // Shown again, the panel carries the progress: the notification closes; hidden again, it is back.
   await showTab('Easel: Generate Image');
   await notice.waitFor({ state: 'hidden', timeout: 10_000 });
-  await showTab('example.ts');
+  await showTab(untitled);
   await notice.waitFor({ timeout: 10_000 });
   await notice.locator('.monaco-button', { hasText: 'Cancel' }).click();
   await notice.waitFor({ state: 'hidden', timeout: 30_000 });
@@ -504,7 +508,7 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await setField('height', '256');
   await panel().locator('#generate').click();
   await panel().locator('#progress-text', { hasText: /step \d+\/60/ }).waitFor({ timeout: 60_000 });
-  await showTab('example.ts');
+  await showTab(untitled);
   const done = toast(/Easel: Saved images\/generated\/.*\.png/);
   await done.waitFor({ timeout: 120_000 });
   const saved = /images\/generated\/(\S+\.png)/.exec((await done.textContent()) ?? '')![1];
