@@ -268,7 +268,9 @@ test('right-click a .safetensors → "Import Checkpoint…" → Use This Model �
   await screenshot('5-import-checkpoint');
   await use.click();
   // The setting is written before the next job may use it (a fast run once started with the old model).
-  await waitFor('easel.model set to the import', () => readFileSync(join(server.userDataDir, 'User', 'settings.json'), 'utf8').includes('tiny-cat'), 30_000);
+  // (a machine-overridable setting: code-server writes it to the remote's Machine/settings.json)
+  const written = () => ['User', 'Machine'].some((scope) => existsSync(join(server.userDataDir, scope, 'settings.json')) && readFileSync(join(server.userDataDir, scope, 'settings.json'), 'utf8').includes('tiny-cat'));
+  await waitFor('easel.model set to the import', written, 30_000);
   await runCommand('Easel: Generate Image');
   await panel().locator('#message', { hasText: /./ }).or(panel().locator('vscode-text-area#prompt')).first().waitFor({ timeout: 60_000 });
   await panel().locator('vscode-text-area#prompt textarea').fill('Portrait of a cat wearing a hat');
@@ -485,7 +487,7 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await notice.locator('.notification-list-item-message', { hasText: /step \d+\/500/ }).waitFor({ timeout: 30_000 });
   const step = async () => Number(/step (\d+)\/500/.exec((await notice.textContent()) ?? '')?.[1]);
   const first = await step();
-  await page.waitForTimeout(1500);
+  for (let waited = 0; (await step()) <= first && waited < 60_000; waited += 250) await page.waitForTimeout(250);
   assert.ok((await step()) > first, 'the notification follows the steps');
   await screenshot('9-hidden-panel-notification');
   // Shown again, the panel carries the progress: the notification closes; hidden again, it is back.
