@@ -4,7 +4,7 @@
  * a cached ripgrep tarball, which is made from Debian's `rg` when present).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -93,6 +93,7 @@ export async function startCodeServer(options: { workspace: string; settings: Re
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((done) => (child.exitCode !== null ? done(undefined) : child.once('exit', done)));
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }
