@@ -19,10 +19,14 @@ import {
 import { checkPrompt } from '../safety/promptFilter.ts';
 import { createInterface } from 'node:readline/promises';
 import { ProgressBar } from './progressBar.ts';
+import { readModelRecommendation } from '../models/recommendedSettings.ts';
+import { describeRecommended, RECOMMENDED_FIELDS, recommendedChanges } from '../shared/recommendedSettings.ts';
 
 export const GENERATE_HELP = `Usage: easel generate --model DIR --prompt TEXT --out FILE.png [options]
 
-Generates images with a diffusers-format ONNX Stable Diffusion model.
+Generates images with a diffusers-format ONNX Stable Diffusion model. --sampler, --schedule, --steps,
+--cfg, --width and --height default to the model's recommended settings when it has them (its
+easel.json, or what its scheduler config implies, e.g. LCM); a note says which were used.
 
 Options:
   --model DIR|FILE       model folder (model_index.json, unet/, text_encoder/, vae_decoder/, tokenizer/, scheduler/),
@@ -160,6 +164,17 @@ export async function runGenerate(argv: string[]): Promise<number> {
     void detail;
   });
   await inspectModelFolder(modelDir);
+  // The model's recommended sampler, steps, CFG and size fill in what was not passed.
+  const recommendation = await readModelRecommendation(modelDir);
+  if (recommendation) {
+    const passed = RECOMMENDED_FIELDS.filter((field) => request[field] !== undefined || (edit !== undefined && (field === 'width' || field === 'height')));
+    const applied = recommendedChanges(request, recommendation.settings, passed);
+    if (Object.keys(applied).length > 0) {
+      Object.assign(request, applied);
+      process.stderr.write(`Using ${basename(modelDir)}'s recommended settings (${recommendation.source}): ${describeRecommended(applied)}.\n`);
+      validateParams({ ...request, width: request.width ?? DEFAULTS.width, height: request.height ?? DEFAULTS.height });
+    }
+  }
   const decoder = await decoderChoice(values.decoder, modelDir);
   const memory = values.memory === undefined ? DEFAULTS.memory : parseName(MEMORY_MODES, values.memory, '--memory');
   const service = new GenerationService({

@@ -1,3 +1,6 @@
+import type { RecommendedSettings } from '../shared/recommendedSettings.ts';
+import { FEW_STEP_RECOMMENDED, lcmRecommended } from './recommendedSettings.ts';
+
 /**
  * Public diffusers-ONNX repositories offered by "Easel: Download Model…". What was checked for each
  * is written in the README ("Getting a model"); the download itself always shows the size from the
@@ -12,8 +15,8 @@ export interface CuratedModel {
   weights: 'fp32' | 'fp16';
   approximateSize: string;
   license: string;
-  /** What the model's card recommends (steps, CFG, sampler, size); not yet proposed by the panel. */
-  settings: { steps: number; cfgScale: number; sampler: 'Euler a' | 'Euler' | 'DPM++ 2M' | 'LCM'; size: number };
+  /** What the model's card recommends; written into the downloaded folder's easel.json, which the panel and CLI propose. */
+  settings: RecommendedSettings;
 }
 
 /** A tiny decoder (TAESD) offered beside the models: a few MB, used for live previews and, on request, the final image. */
@@ -47,7 +50,7 @@ export const CURATED_MODELS: readonly CuratedModel[] = [
     weights: 'fp32',
     approximateSize: '≈ 5.4 GB (UNet 3.44 GB, safety checker 1.22 GB, text encoder 492 MB, VAE decoder 198 MB)',
     license: 'CreativeML OpenRAIL-M (gated: accept it on the model page first)',
-    settings: { steps: 25, cfgScale: 7, sampler: 'DPM++ 2M', size: 512 },
+    settings: { sampler: 'DPM++ 2M', steps: 25, cfgScale: 7, width: 512, height: 512 },
   },
   {
     repo: 'SimianLuo/LCM_Dreamshaper_v7',
@@ -58,7 +61,7 @@ export const CURATED_MODELS: readonly CuratedModel[] = [
     weights: 'fp32',
     approximateSize: '≈ 4.1 GB (UNet 3.44 GB, text encoder 493 MB, VAE decoder 198 MB; the 137 MB VAE encoder is skipped)',
     license: 'MIT',
-    settings: { steps: 4, cfgScale: 8, sampler: 'LCM', size: 512 },
+    settings: { ...lcmRecommended(true), width: 512, height: 512 },
   },
   {
     repo: 'tlwu/sd-turbo-onnxruntime',
@@ -69,7 +72,7 @@ export const CURATED_MODELS: readonly CuratedModel[] = [
     weights: 'fp16',
     approximateSize: '≈ 2.5 GB (UNet 1.73 GB)',
     license: 'Stability AI Non-Commercial Research Community Licence (sai-nc-community)',
-    settings: { steps: 2, cfgScale: 1, sampler: 'Euler', size: 512 },
+    settings: { ...FEW_STEP_RECOMMENDED, width: 512, height: 512 },
   },
   {
     repo: 'aislamov/stable-diffusion-2-1-base-onnx',
@@ -80,6 +83,6 @@ export const CURATED_MODELS: readonly CuratedModel[] = [
     weights: 'fp16',
     approximateSize: 'not listed (VAE decoder 99 MB); shown before download',
     license: 'no licence tag on the card; Stable Diffusion 2.1 is CreativeML OpenRAIL++-M',
-    settings: { steps: 25, cfgScale: 7, sampler: 'DPM++ 2M', size: 512 },
+    settings: { sampler: 'DPM++ 2M', steps: 25, cfgScale: 7, width: 512, height: 512 },
   },
 ];

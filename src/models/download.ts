@@ -10,6 +10,8 @@ import { inspectModelFolder, inspectTinyDecoderFolder } from '../engine/modelFol
 import { isPathInside } from '../shared/safePaths.ts';
 import { httpGetPolitely } from './http.ts';
 import { checkRepoName, hubStatusError, isNeededFile, listRepoFiles, repoLicense, resolveUrl, type HubFile, type HubOptions } from './hub.ts';
+import { CURATED_MODELS } from './curated.ts';
+import { writeModelSettingsFile } from './recommendedSettings.ts';
 
 export const DOWNLOADS_FOLDER = '.downloads';
 const PARTIAL = '.partial';
@@ -143,6 +145,8 @@ export async function downloadModel(options: DownloadOptions): Promise<string> {
     }
   }
   await kind.verify(staging);
+  const curated = options.kind === 'tinyDecoder' ? undefined : CURATED_MODELS.find((model) => model.repo === options.repo && model.revision === revision);
+  if (curated) await writeModelSettingsFile(staging, curated.settings, `the model card of ${curated.repo}`);
   await writeFile(join(staging, '.easel-download.json'), JSON.stringify({ repo: options.repo, revision, files: files.length, bytes: totalBytes, finishedAt: new Date().toISOString() }, null, 2));
   await rename(staging, finalFolder);
   return finalFolder;

@@ -3,6 +3,8 @@ import { basename, join } from 'node:path';
 import { readImportRecord } from '../engine/checkpoint/importRecord.ts';
 import { inspectModelFolder, inspectTinyDecoderFolder, type ComponentName, type ModelFolder } from '../engine/modelFolder.ts';
 import { onnxFileProblem, readOnnxInputTypes } from './onnxInputs.ts';
+import type { ModelRecommendation } from '../shared/recommendedSettings.ts';
+import { readModelRecommendation } from './recommendedSettings.ts';
 
 export type ModelFamily = 'SD 1.x' | 'SD 2.x' | 'SD-Turbo' | 'LCM';
 
@@ -18,6 +20,10 @@ export interface ModelEntry {
   prediction?: string;
   weightType?: 'fp32' | 'fp16' | 'unknown';
   hasSafetyChecker?: boolean;
+  /** The settings the model recommends (its easel.json, or what its scheduler config implies). */
+  recommended?: ModelRecommendation;
+  /** Why its easel.json was not used, when it is malformed. */
+  recommendedProblem?: string;
 }
 
 async function folderSize(path: string): Promise<number> {
@@ -67,7 +73,9 @@ async function describe(path: string): Promise<ModelEntry> {
     if (problem) return { path, name, valid: false, reason: problem, sizeBytes };
     const inputs = await readOnnxInputTypes(folder.components.unet!);
     const sampleType = inputs?.sample;
+    const recommendation = await readModelRecommendation(path).then((recommended) => ({ recommended }), (error: Error) => ({ recommendedProblem: error.message }));
     return {
+      ...recommendation,
       path, name, valid: true, sizeBytes, family, nativeSize: folder.nativeSize, prediction: folder.scheduler.prediction_type ?? 'epsilon',
       weightType: sampleType === 'float16' ? 'fp16' : sampleType === 'float32' ? 'fp32' : 'unknown', hasSafetyChecker: folder.components.safety_checker !== undefined,
     };
