@@ -2,8 +2,11 @@ import {
   provideVSCodeDesignSystem, vsCodeButton, vsCodeDivider, vsCodeDropdown, vsCodeOption, vsCodeProgressRing, vsCodeRadio, vsCodeRadioGroup, vsCodeTextArea, vsCodeTextField,
 } from '@vscode/webview-ui-toolkit';
 import {
-  isPanelSettings, panelSettingsProblemInput, parseHostToWebviewMessage, type EditImageView, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelEdit, type PanelSettings, type WebviewMessage,
+  GALLERY_LIMIT, isFormField, isPanelSettings, panelSettingsProblemInput, parseHostToWebviewMessage,
+  type EditImageView, type FormField, type GalleryItem, type HostToWebviewMessage, type ImageAction, type PanelEdit, type PanelRecommendation, type PanelSettings, type WebviewMessage,
 } from '../src/protocol/panelMessages.ts';
+import { describeRecommended, recommendedChanges, type RecommendedSettings } from '../src/shared/recommendedSettings.ts';
+import { rovingToolbar } from './rovingFocus.ts';
 import { settingsProblems } from '../src/shared/generationSettings.ts';
 import { SAMPLER_NAMES, SCHEDULE_TYPES } from '../src/shared/names.ts';
 import { RESTRICTED_MODE_NOTICE } from '../src/shared/restrictedMode.ts';
@@ -23,12 +26,21 @@ declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
 const app = document.getElementById('app')!;
 const SIZE_PRESETS: Array<[string, number, number]> = [['512 × 512', 512, 512], ['768 × 768', 768, 768], ['512 × 768 portrait', 512, 768], ['768 × 512 landscape', 768, 512], ['1024 × 1024', 1024, 1024]];
-const MAX_GALLERY_STATE = 12;
+/** Gallery images are kept as thumbnails this many pixels on the longer side, so GALLERY_LIMIT of them fit the saved state. */
+const THUMBNAIL_PX = 256;
 
 interface State {
   settings: PanelSettings;
   gallery: GalleryItem[];
   lastSeed?: string;
+  /** The model (and recommendation) whose recommended settings were last proposed: not proposed again over what was typed since. */
+  recommendedFor?: string;
+  /** What the form held before that recommendation was applied, for Reset; absent when there is nothing to reset. */
+  beforeRecommended?: Partial<PanelSettings>;
+  /** The note shown while a recommendation is applied. */
+  recommendedNote?: string;
+  /** Gallery images whose files are gone. */
+  missing: string[];
 }
 
 const saved = vscode.getState() as Partial<State> | undefined;
@@ -37,6 +49,10 @@ const state: State = {
   settings: isPanelSettings(saved?.settings) ? (saved!.settings as PanelSettings) : defaults,
   gallery: Array.isArray(saved?.gallery) ? (saved!.gallery as GalleryItem[]) : [],
   lastSeed: typeof saved?.lastSeed === 'string' ? saved.lastSeed : undefined,
+  recommendedFor: typeof saved?.recommendedFor === 'string' ? saved.recommendedFor : undefined,
+  beforeRecommended: typeof saved?.beforeRecommended === 'object' && saved.beforeRecommended !== null ? saved.beforeRecommended : undefined,
+  recommendedNote: typeof saved?.recommendedNote === 'string' ? saved.recommendedNote : undefined,
+  missing: Array.isArray(saved?.missing) ? saved!.missing.filter((id) => typeof id === 'string') : [],
 };
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, attributes?: Record<string, string>, children?: Array<Node | string>): HTMLElementTagNameMap[K];
@@ -63,6 +79,9 @@ function dropdown(id: string, options: readonly string[], value: string): HTMLEl
 
 const statusLine = element('div', { id: 'status-line', class: 'status-line' });
 const trustLine = element('div', { id: 'trust-line', class: 'notice', hidden: '' });
+const recommendedText = element('span', { id: 'recommended-text' });
+const recommendedReset = element('vscode-button', { id: 'recommended-reset', appearance: 'secondary', title: 'Put back the values from before the recommendation' }, ['Reset']);
+const recommendedLine = element('div', { id: 'recommended', class: 'notice recommended', role: 'status', hidden: '' }, [recommendedText, recommendedReset]);
 const prompt = element('vscode-text-area', { id: 'prompt', rows: '4', resize: 'vertical', placeholder: 'Describe the image…', value: state.settings.prompt }, ['Prompt']);
 const negative = element('vscode-text-area', { id: 'negative-prompt', rows: '2', resize: 'vertical', placeholder: 'What to avoid (optional)', value: state.settings.negativePrompt }, ['Negative prompt']);
 const sampler = dropdown('sampler', SAMPLER_NAMES, state.settings.sampler);
@@ -77,7 +96,7 @@ const seedMode = element('vscode-radio-group', { id: 'seed-mode', orientation: '
   element('vscode-radio', state.settings.seedMode === 'random' ? { value: 'random', checked: '' } : { value: 'random' }, ['Random']),
   element('vscode-radio', state.settings.seedMode === 'fixed' ? { value: 'fixed', checked: '' } : { value: 'fixed' }, ['Fixed']),
 ]);
-const seed = field('seed', '', state.settings.seed, { placeholder: 'e.g. 1234', size: '22', 'aria-label': 'Seed value' });
+const seed = field('seed', 'Fixed seed', state.settings.seed, { placeholder: 'e.g. 1234', size: '22' });
 const reuseSeed = element('vscode-button', { id: 'reuse-seed', appearance: 'icon', title: 'Reuse last seed', 'aria-label': 'Reuse last seed' }, [icon('history')]);
 const batch = field('batch', 'Batch count', String(state.settings.batchCount), { size: '4' });
 const modelButton = element('vscode-button', { id: 'select-model', appearance: 'secondary' }, [icon('folder-opened'), ' Model…']);
@@ -116,6 +135,7 @@ app.append(
   element('header', { class: 'header' }, [element('h2', {}, ['Generate Image']), element('div', { class: 'header-actions' }, [loraButton, modelButton])]),
   statusLine,
   trustLine,
+  recommendedLine,
   prompt,
   negative,
   element('div', { class: 'row' }, [element('div', { class: 'labelled' }, [element('label', { for: 'sampler' }, ['Sampler']), sampler]), element('div', { class: 'labelled' }, [element('label', { for: 'schedule' }, ['Schedule']), schedule]), steps, cfg]),
@@ -144,7 +164,12 @@ function setValue(node: HTMLElement, value: string): void {
   (node as unknown as { value: string }).value = value;
 }
 
-function readSettings(): PanelSettings | string {
+interface FormProblem {
+  message: string;
+  field?: FormField;
+}
+
+function readSettings(): PanelSettings | FormProblem {
   // Text that is not a number is passed on as it is, so the shared rules quote what was typed.
   const number = (node: HTMLElement): number | string => {
     const raw = valueOf(node);
@@ -156,12 +181,14 @@ function readSettings(): PanelSettings | string {
     batchCount: number(batch), rng: state.settings.rng, decoder: state.settings.decoder,
   };
   const [problem] = settingsProblems(panelSettingsProblemInput(settings));
-  if (problem) return problem.message;
-  return isPanelSettings(settings) ? settings : 'Some settings are out of range.';
+  if (problem) return { message: problem.message, ...(isFormField(problem.field) ? { field: problem.field } : {}) };
+  return isPanelSettings(settings) ? settings : { message: 'Some settings are out of range.' };
 }
 
+const isProblem = (value: PanelSettings | FormProblem): value is FormProblem => 'message' in value;
+
 function persist(): void {
-  vscode.setState({ ...state, gallery: state.gallery.slice(-MAX_GALLERY_STATE) });
+  vscode.setState({ ...state, gallery: state.gallery.slice(-GALLERY_LIMIT) });
 }
 
 function applySettings(settings: PanelSettings): void {
@@ -183,7 +210,7 @@ function applySettings(settings: PanelSettings): void {
 
 function settingsChanged(): void {
   const settings = readSettings();
-  if (typeof settings === 'string') return;
+  if (isProblem(settings)) return;
   state.settings = settings;
   persist();
   vscode.postMessage({ type: 'settingsChanged', settings });
@@ -195,19 +222,49 @@ function setBusy(busy: boolean): void {
   app.classList.toggle('busy', busy);
 }
 
-function showMessage(text: string, kind: 'info' | 'error' = 'info'): void {
+const FIELD_CONTROLS: Record<FormField, HTMLElement> = {
+  prompt, negativePrompt: negative, sampler, schedule, steps, cfgScale: cfg, width, height, seed, batchCount: batch, model: modelButton,
+};
+/** The field the shown message is about: it is marked invalid, and editing it clears both. */
+let messageField: FormField | undefined;
+
+function setInvalid(control: HTMLElement, invalid: boolean): void {
+  // On the component and on the control inside it, which is what a screen reader reads.
+  for (const node of [control, control.shadowRoot?.querySelector('input, textarea, button, [role="combobox"]')]) {
+    if (!node) continue;
+    if (invalid) node.setAttribute('aria-invalid', 'true');
+    else node.removeAttribute('aria-invalid');
+  }
+  control.classList.toggle('invalid', invalid);
+}
+
+/**
+ * Shows a message under the actions. A job's last progress line belongs to that job: any other
+ * message clears it (only a job's own "finished" keeps it). An error about a field marks the field.
+ */
+function showMessage(text: string, kind: 'info' | 'error' = 'info', options: { field?: FormField; keepProgress?: boolean } = {}): void {
   message.textContent = text;
   message.className = `message ${kind}`;
+  if (!options.keepProgress) setProgress(0, '');
+  if (messageField) setInvalid(FIELD_CONTROLS[messageField], false);
+  messageField = kind === 'error' ? options.field : undefined;
+  if (messageField) setInvalid(FIELD_CONTROLS[messageField], true);
+}
+
+/** The user edited a control: its mark, and the message about it, are gone. */
+function fieldEdited(field: FormField): void {
+  if (messageField === field) showMessage('');
 }
 
 function startGeneration(): void {
   const settings = readSettings();
-  if (typeof settings === 'string') {
-    showMessage(settings, 'error');
+  if (isProblem(settings)) {
+    showMessage(settings.message, 'error', { field: settings.field });
     return;
   }
   if (!settings.prompt) {
-    showMessage('Write a prompt first.', 'error');
+    showMessage('Write a prompt first.', 'error', { field: 'prompt' });
+    focusPrompt();
     return;
   }
   const edit = readEdit(settings);
@@ -330,8 +387,9 @@ function setProgress(fraction: number, text: string): void {
 }
 
 function galleryCard(item: GalleryItem): HTMLElement {
+  const missing = state.missing.includes(item.id);
   const action = (name: ImageAction, codicon: string, label: string) => {
-    const button = element('vscode-button', { appearance: 'icon', title: label, 'aria-label': label, 'data-action': name }, [icon(codicon)]);
+    const button = element('button', { type: 'button', class: 'icon-button', title: label, 'aria-label': label, 'data-action': name }, [icon(codicon)]);
     button.addEventListener('click', () => {
       if (name === 'reuseSeed') {
         setValue(seedMode, 'fixed');
@@ -342,20 +400,91 @@ function galleryCard(item: GalleryItem): HTMLElement {
     });
     return button;
   };
-  return element('figure', { class: 'card', 'data-image-id': item.id }, [
-    element('img', { src: item.dataUrl, alt: item.prompt, title: item.relativePath, width: String(Math.min(item.width, 256)) }),
+  const buttons = [
+    action('open', 'go-to-file', 'Open'), action('reveal', 'file-directory', 'Reveal in Explorer'), action('copyMarkdown', 'markdown', 'Copy Markdown link'),
+    action('copyParameters', 'copy', 'Copy parameters'), action('reuseSeed', 'history', 'Reuse seed'), action('regenerate', 'refresh', 'Regenerate'),
+    ...(item.flagged ? [action('revealOriginal', 'eye', 'Reveal original (the safety checker flagged this image)')] : []),
+  ];
+  // One tab stop per card: the arrow keys move between its buttons.
+  const toolbar = element('div', { class: 'card-actions', role: 'toolbar', 'aria-label': `${item.fileName}: actions` }, buttons);
+  rovingToolbar(toolbar, buttons);
+  return element('figure', { class: missing ? 'card missing' : 'card', 'data-image-id': item.id }, [
+    element('img', { src: item.dataUrl, alt: item.prompt, title: item.relativePath, width: String(Math.min(item.width, THUMBNAIL_PX)) }),
     element('figcaption', {}, [element('span', { class: 'file-name' }, [item.fileName]), element('span', { class: 'seed' }, [`seed ${item.seed}`])]),
-    element('div', { class: 'card-actions' }, [
-      action('open', 'go-to-file', 'Open'), action('reveal', 'file-directory', 'Reveal in Explorer'), action('copyMarkdown', 'markdown', 'Copy Markdown link'),
-      action('copyParameters', 'copy', 'Copy parameters'), action('reuseSeed', 'history', 'Reuse seed'), action('regenerate', 'refresh', 'Regenerate'),
-      ...(item.flagged ? [action('revealOriginal', 'eye', 'Reveal original (the safety checker flagged this image)')] : []),
-    ]),
+    ...(missing ? [element('div', { class: 'missing-note' }, [icon('warning'), ' file deleted or moved'])] : []),
+    toolbar,
     ...(item.flagged ? [element('div', { class: 'flag' }, [icon('shield'), ' Blurred by the safety checker'])] : []),
   ]);
 }
 
 function renderGallery(): void {
   gallery.replaceChildren(...state.gallery.slice().reverse().map(galleryCard));
+}
+
+/** A small JPEG of a gallery image for the saved state (the full PNG is in the workspace). */
+function thumbnail(dataUrl: string): Promise<string> {
+  return new Promise((resolve) => {
+    const image = new Image();
+    image.onload = () => {
+      const scale = Math.min(1, THUMBNAIL_PX / Math.max(image.naturalWidth, image.naturalHeight));
+      const canvas = element('canvas', { width: String(Math.max(1, Math.round(image.naturalWidth * scale))), height: String(Math.max(1, Math.round(image.naturalHeight * scale))) });
+      canvas.getContext('2d')!.drawImage(image, 0, 0, canvas.width, canvas.height);
+      resolve(canvas.toDataURL('image/jpeg', 0.85));
+    };
+    image.onerror = () => resolve(dataUrl);
+    image.src = dataUrl;
+  });
+}
+
+function addToGallery(item: GalleryItem): void {
+  state.gallery.push(item);
+  state.gallery.splice(0, Math.max(0, state.gallery.length - GALLERY_LIMIT));
+  state.lastSeed = item.seed;
+  persist();
+  renderGallery();
+  void thumbnail(item.dataUrl).then((small) => {
+    item.dataUrl = small;
+    persist();
+  });
+}
+
+function focusPrompt(): void {
+  prompt.focus();
+  const inner = prompt.shadowRoot?.querySelector('textarea');
+  if (inner && prompt.shadowRoot?.activeElement !== inner) inner.focus();
+}
+
+/**
+ * The selected model's recommended settings: applied once per model (not again over what was typed
+ * since), with a note saying what changed and a Reset that puts the previous values back.
+ */
+function proposeRecommended(recommended: PanelRecommendation | undefined, modelName: string): void {
+  const key = recommended ? `${recommended.modelKey}\n${JSON.stringify(recommended.settings)}` : undefined;
+  if (key === state.recommendedFor) return showRecommendedNote();
+  const previous = state.beforeRecommended;
+  state.recommendedFor = key;
+  state.beforeRecommended = undefined;
+  state.recommendedNote = undefined;
+  // A model without a recommendation after one with: the values from before that recommendation come back.
+  let base = previous && !recommended ? { ...state.settings, ...previous } : state.settings;
+  const changes: RecommendedSettings = recommended ? recommendedChanges(base, recommended.settings) : {};
+  if (changes.sampler !== undefined && changes.schedule === undefined && settingsProblems({ sampler: changes.sampler, schedule: base.schedule }).length > 0) changes.schedule = 'Automatic';
+  if (Object.keys(changes).length > 0) {
+    state.beforeRecommended = Object.fromEntries(Object.keys(changes).map((field) => [field, base[field as keyof PanelSettings]]));
+    state.recommendedNote = `Using ${modelName}'s recommended settings: ${describeRecommended(changes)} (${recommended!.source}).`;
+    base = { ...base, ...changes };
+  }
+  if (base !== state.settings) {
+    applySettings(base);
+    vscode.postMessage({ type: 'settingsChanged', settings: base });
+  }
+  persist();
+  showRecommendedNote();
+}
+
+function showRecommendedNote(): void {
+  recommendedText.textContent = state.recommendedNote ?? '';
+  recommendedLine.toggleAttribute('hidden', state.recommendedNote === undefined);
 }
 
 function drawPreview(widthPx: number, heightPx: number, base64: string): void {
@@ -374,10 +503,22 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       statusLine.textContent = messageFromHost.statusLine;
       trustLine.toggleAttribute('hidden', messageFromHost.trusted);
       trustLine.textContent = messageFromHost.trusted ? '' : RESTRICTED_MODE_NOTICE;
+      state.missing = messageFromHost.missingImages.filter((id) => state.gallery.some((item) => item.id === id));
+      proposeRecommended(messageFromHost.recommended, messageFromHost.modelName);
       renderGallery();
+      focusPrompt();
       break;
     case 'model':
       statusLine.textContent = messageFromHost.statusLine;
+      // "No model selected" (or a model that failed to load) is answered by choosing one.
+      if (messageFromHost.modelName && messageField === 'model') showMessage('');
+      proposeRecommended(messageFromHost.recommended, messageFromHost.modelName);
+      break;
+    case 'imageMissing':
+      if (!state.missing.includes(messageFromHost.imageId)) state.missing.push(messageFromHost.imageId);
+      persist();
+      renderGallery();
+      showMessage('That image’s file was deleted or moved.', 'error');
       break;
     case 'editImage':
       showEditImage(messageFromHost.image);
@@ -391,6 +532,9 @@ function handle(messageFromHost: HostToWebviewMessage): void {
     case 'fill':
       applySettings(messageFromHost.settings);
       showMessage(messageFromHost.notes.length ? messageFromHost.notes.join(' ') : 'Filled in from the image’s metadata.');
+      // The filled-in prompt is what to check first: bring it into view, ready to edit.
+      prompt.scrollIntoView({ block: 'center' });
+      focusPrompt();
       break;
     case 'busy':
       setBusy(messageFromHost.busy);
@@ -404,17 +548,14 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       drawPreview(messageFromHost.width, messageFromHost.height, messageFromHost.rgbaBase64);
       break;
     case 'image':
-      state.gallery.push(messageFromHost.item);
-      state.lastSeed = messageFromHost.item.seed;
-      persist();
-      renderGallery();
+      addToGallery(messageFromHost.item);
       break;
     case 'finished':
       setBusy(false);
       preview.setAttribute('hidden', '');
       // The last progress line stays (e.g. "step 20/20 · 3.1 it/s") so the result can be read after.
       setProgress(messageFromHost.outcome === 'done' ? 1 : 0, messageFromHost.outcome === 'done' ? progressText.textContent ?? '' : '');
-      showMessage(messageFromHost.message, messageFromHost.outcome === 'error' ? 'error' : 'info');
+      showMessage(messageFromHost.message, messageFromHost.outcome === 'error' ? 'error' : 'info', { field: messageFromHost.field, keepProgress: true });
       break;
   }
 }
@@ -447,6 +588,18 @@ sizePreset.addEventListener('change', () => {
   settingsChanged();
 });
 for (const node of [prompt, negative, sampler, schedule, steps, cfg, width, height, seedMode, seed, batch]) node.addEventListener('change', settingsChanged);
+for (const [field, control] of Object.entries(FIELD_CONTROLS) as Array<[FormField, HTMLElement]>) {
+  for (const event of ['input', 'change']) control.addEventListener(event, () => fieldEdited(field));
+}
+recommendedReset.addEventListener('click', () => {
+  if (!state.beforeRecommended) return;
+  const settings = { ...state.settings, ...state.beforeRecommended };
+  state.beforeRecommended = undefined;
+  state.recommendedNote = undefined;
+  applySettings(settings);
+  vscode.postMessage({ type: 'settingsChanged', settings });
+  showRecommendedNote();
+});
 document.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
     event.preventDefault();
@@ -490,4 +643,5 @@ editClear.addEventListener('click', () => {
 for (const node of [width, height]) node.addEventListener('change', sizeNote);
 
 renderGallery();
+showRecommendedNote();
 vscode.postMessage({ type: 'ready' });

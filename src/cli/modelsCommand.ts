@@ -7,7 +7,8 @@ import { downloadModel } from '../models/download.ts';
 import { CURATED_TINY_DECODERS } from '../models/curated.ts';
 import { DEFAULT_HUB_ENDPOINT } from '../models/hub.ts';
 import { importCheckpoint } from '../models/checkpointImport.ts';
-import { listModels } from '../models/library.ts';
+import { listModels, type ModelEntry } from '../models/library.ts';
+import { describeRecommended } from '../shared/recommendedSettings.ts';
 import { ProgressBar } from './progressBar.ts';
 
 export const DEFAULT_MODELS_DIR = process.env.EASEL_MODELS_DIR ?? join(homedir(), '.cache', 'easel', 'models');
@@ -18,7 +19,8 @@ export const MODELS_HELP = `Usage:
   easel models import FILE.safetensors|DIFFUSERS_DIR [--name NAME] [--dir DIR] [--tokenizer DIR]
 
 list      lists the diffusers ONNX models in DIR (default ${DEFAULT_MODELS_DIR}) with their
-          family, native size, prediction type, weight type and size; broken folders with the reason.
+          family, native size, prediction type, weight type, size and recommended settings; broken
+          folders with the reason.
 download  fetches what the pipeline needs from a Hugging Face Hub repository, resuming an
           interrupted download and verifying every file. HF_TOKEN is used for gated models;
           HF_ENDPOINT changes the Hub address. --yes accepts the licence without asking.
@@ -30,6 +32,11 @@ import    builds ONNX graphs for a single-file Stable Diffusion 1.x/2.x checkpoi
 
 function gib(bytes: number): string {
   return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(2)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+function recommendedLine(entry: ModelEntry): string {
+  if (entry.recommended) return `  recommended: ${describeRecommended(entry.recommended.settings)} (${entry.recommended.source})\n`;
+  return entry.recommendedProblem ? `  recommended settings ignored: ${entry.recommendedProblem}\n` : '';
 }
 
 export async function runModels(argv: string[]): Promise<number> {
@@ -52,7 +59,7 @@ export async function runModels(argv: string[]): Promise<number> {
     if (entries.length === 0) process.stdout.write(`No models in ${dirs.join(', ')}. Download one with "easel models download OWNER/REPO".\n`);
     for (const entry of entries) {
       process.stdout.write(entry.valid
-        ? `${entry.name}  ${entry.family} · ${entry.nativeSize}px · ${entry.prediction} · ${entry.weightType} · ${gib(entry.sizeBytes)}${entry.hasSafetyChecker ? ' · safety checker' : ''}\n  ${entry.path}\n`
+        ? `${entry.name}  ${entry.family} · ${entry.nativeSize}px · ${entry.prediction} · ${entry.weightType} · ${gib(entry.sizeBytes)}${entry.hasSafetyChecker ? ' · safety checker' : ''}\n  ${entry.path}\n${recommendedLine(entry)}`
         : `${entry.name}  (unusable: ${entry.reason})\n  ${entry.path}\n`);
     }
     return 0;

@@ -4,6 +4,7 @@
  * types are derived from the shapes that validate them.
  */
 import { DEFAULTS, MAX_INPUT_BYTES, SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
+import { isRecommendedSettings } from '../shared/recommendedSettings.ts';
 import {
   boolean, finite, integer, listOf, literal, oneOf, optional, parseMessage, refine, shaped, text, type Check, type Infer, type InferMessage,
 } from '../shared/schema.ts';
@@ -43,6 +44,21 @@ export const DEFAULT_PANEL_SETTINGS: PanelSettings = {
   prompt: '', negativePrompt: '', sampler: DEFAULTS.sampler, schedule: DEFAULTS.schedule, steps: DEFAULTS.steps, cfgScale: DEFAULTS.cfgScale,
   width: DEFAULTS.width, height: DEFAULTS.height, seedMode: 'random', seed: '', batchCount: DEFAULTS.batchCount, rng: DEFAULTS.rng, decoder: DEFAULTS.decoder,
 };
+
+/**
+ * The form's controls an error can point at (aria-invalid and an outline until it is edited); `model`
+ * is the Model… button (no model selected, a model that cannot load).
+ */
+export const FORM_FIELDS = ['prompt', 'negativePrompt', 'sampler', 'schedule', 'steps', 'cfgScale', 'width', 'height', 'seed', 'batchCount', 'model'] as const;
+export type FormField = (typeof FORM_FIELDS)[number];
+export const isFormField = (value: unknown): value is FormField => FORM_FIELDS.includes(value as FormField);
+
+/** How many gallery cards the panel keeps across reloads (as thumbnails in its saved state). */
+export const GALLERY_LIMIT = 50;
+
+/** The selected model's recommended settings, for the panel to propose; `modelKey` tells one model from another. */
+const panelRecommendation = shaped({ modelKey: text(4096), settings: isRecommendedSettings, source: text(200) });
+export type PanelRecommendation = Infer<typeof panelRecommendation>;
 
 export const IMAGE_ACTIONS = ['open', 'reveal', 'copyMarkdown', 'copyParameters', 'reuseSeed', 'regenerate', 'revealOriginal'] as const;
 export type ImageAction = (typeof IMAGE_ACTIONS)[number];
@@ -106,15 +122,20 @@ export type ProgressView = Infer<typeof progressView>;
 export const PANEL_TEXT_LIMITS = { note: 1000, notes: 100, message: 2000, statusLine: 500 } as const;
 
 const HOST_SHAPES = {
-  init: { type: literal('init'), settings: isPanelSettings, modelName: text(500), provider: text(50), trusted: boolean, statusLine: text(PANEL_TEXT_LIMITS.statusLine), gallery: listOf(galleryItem) },
+  init: {
+    type: literal('init'), settings: isPanelSettings, modelName: text(500), provider: text(50), trusted: boolean, statusLine: text(PANEL_TEXT_LIMITS.statusLine), gallery: listOf(galleryItem),
+    recommended: optional(panelRecommendation), missingImages: listOf(imageId, 1000),
+  },
   fill: { type: literal('fill'), settings: isPanelSettings, notes: listOf(text(PANEL_TEXT_LIMITS.note), PANEL_TEXT_LIMITS.notes) },
   editImage: { type: literal('editImage'), image: optional(editImageView) },
   busy: { type: literal('busy'), busy: boolean },
   progress: { type: literal('progress'), progress: progressView },
   preview: { type: literal('preview'), width: integer(1, 1024), height: integer(1, 1024), rgbaBase64: text(8 * 1024 * 1024) },
   image: { type: literal('image'), item: galleryItem },
-  finished: { type: literal('finished'), outcome: oneOf(['done', 'cancelled', 'error']), message: text(PANEL_TEXT_LIMITS.message) },
-  model: { type: literal('model'), modelName: text(500), provider: text(50), statusLine: text(PANEL_TEXT_LIMITS.statusLine) },
+  finished: { type: literal('finished'), outcome: oneOf(['done', 'cancelled', 'error']), message: text(PANEL_TEXT_LIMITS.message), field: optional(isFormField) },
+  model: { type: literal('model'), modelName: text(500), provider: text(50), statusLine: text(PANEL_TEXT_LIMITS.statusLine), recommended: optional(panelRecommendation) },
+  /** The image file behind a gallery card is gone (deleted or moved). */
+  imageMissing: { type: literal('imageMissing'), imageId },
   addToPrompt: { type: literal('addToPrompt'), text: text(1000) },
 };
 export type HostToWebviewMessage = InferMessage<typeof HOST_SHAPES>;

@@ -21,6 +21,8 @@ import { settingsFromMetadata } from './regenerate.ts';
 import { listLoraFiles, recallLoras } from '../engine/lora/loraFile.ts';
 import { parseLoraHashes } from '../png/loraHashes.ts';
 import { componentFilesProblem, listModels } from '../models/library.ts';
+import { readModelRecommendation } from '../models/recommendedSettings.ts';
+import { describeRecommended } from '../shared/recommendedSettings.ts';
 import { importCheckpoint, isCheckpointFile } from '../models/checkpointImport.ts';
 import { downloadModel } from '../models/download.ts';
 import { CURATED_MODELS, CURATED_TINY_DECODERS } from '../models/curated.ts';
@@ -57,6 +59,18 @@ export function activate(context: vscode.ExtensionContext): void {
     controller,
     log,
     defaults: () => readConfiguration().defaults,
+    recommended: async () => {
+      const model = readConfiguration().model;
+      if (!model) return undefined;
+      try {
+        const recommendation = await readModelRecommendation(model);
+        return recommendation && { modelKey: model, ...recommendation };
+      } catch (error) {
+        log.warn(`Recommended settings of ${model} ignored: ${(error as Error).message}`);
+        return undefined;
+      }
+    },
+    missingImages: () => controller.missingImages(),
     statusLine: () => {
       const config = readConfiguration();
       const modelName = config.model ? basename(config.model) : '';
@@ -97,6 +111,12 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       const uri = vscode.Uri.file(record.path);
+      const needsFile = message.action === 'open' || message.action === 'reveal' || message.action === 'copyMarkdown';
+      if (needsFile && !(await vscode.workspace.fs.stat(uri).then(() => true, () => false))) {
+        panel.post({ type: 'imageMissing', imageId: message.imageId });
+        void vscode.window.showWarningMessage(`Easel: ${record.relativePath} was deleted or moved.`);
+        return;
+      }
       switch (message.action) {
         case 'open':
           await vscode.commands.executeCommand('vscode.open', uri, vscode.ViewColumn.Active);
@@ -197,7 +217,7 @@ export function activate(context: vscode.ExtensionContext): void {
       if (!picked) return;
       await vscode.workspace.getConfiguration('easel').update('model', picked, vscode.ConfigurationTarget.Global);
       log.info(`Model set to ${picked}.`);
-      GeneratorPanel.current?.refreshModel();
+      void GeneratorPanel.current?.refreshModel();
     }),
     vscode.commands.registerCommand('easel.downloadModel', () => downloadFromHub(context, log)),
     vscode.commands.registerCommand('easel.setHuggingFaceToken', () => setHuggingFaceToken(context, log)),
@@ -216,7 +236,7 @@ export function activate(context: vscode.ExtensionContext): void {
       }
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
-      if (event.affectsConfiguration('easel')) GeneratorPanel.current?.refreshModel();
+      if (event.affectsConfiguration('easel')) void GeneratorPanel.current?.refreshModel();
       if (event.affectsConfiguration('easel.huggingFaceToken')) void moveTokenOutOfSettings(context, log);
     }),
   );
@@ -283,7 +303,7 @@ async function pickModel(storage: string, providers: string): Promise<string | u
   const items: Array<vscode.QuickPickItem & { path?: string; action?: 'browse' | 'download' }> = [];
   for (const entry of await listModels([storage, ...config.modelDirectories])) {
     items.push(entry.valid
-      ? { label: entry.name, description: `${entry.family} · ${entry.nativeSize}px · ${entry.prediction} · ${entry.weightType} · ${(entry.sizeBytes / 1024 ** 3).toFixed(2)} GB${entry.hasSafetyChecker ? ' · safety checker' : ''}`, detail: entry.path, path: entry.path }
+      ? { label: entry.name, description: `${entry.family} · ${entry.nativeSize}px · ${entry.prediction} · ${entry.weightType} · ${(entry.sizeBytes / 1024 ** 3).toFixed(2)} GB${entry.hasSafetyChecker ? ' · safety checker' : ''}${entry.recommended ? ` · recommended: ${describeRecommended(entry.recommended.settings)}` : ''}`, detail: entry.path, path: entry.path }
       : { label: `$(warning) ${entry.name}`, description: 'cannot be used', detail: entry.reason });
   }
   items.push({ label: '$(cloud-download) Download a model…', action: 'download' }, { label: '$(folder-opened) Browse for a model folder…', action: 'browse' });
@@ -318,7 +338,7 @@ async function offerToUse(folder: string, message: string): Promise<void> {
   const use = await vscode.window.showInformationMessage(`Easel: ${message}`, 'Use This Model');
   if (use) {
     await vscode.workspace.getConfiguration('easel').update('model', folder, vscode.ConfigurationTarget.Global);
-    GeneratorPanel.current?.refreshModel();
+    void GeneratorPanel.current?.refreshModel();
   }
 }
 

@@ -1,9 +1,10 @@
+import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { isEaselError, type EaselError } from '../shared/errors.ts';
 import { formatInfotext } from '../png/infotext.ts';
 import { writeImageIntoWorkspace } from '../png/outputPath.ts';
-import { panelSettingsProblemInput, type GalleryItem, type PanelSettings, type ProgressView } from '../protocol/panelMessages.ts';
+import { isFormField, panelSettingsProblemInput, type FormField, type GalleryItem, type PanelSettings, type ProgressView } from '../protocol/panelMessages.ts';
 import { settingsProblems } from '../shared/generationSettings.ts';
 import type { GenerationService, GenerationJob, GeneratedFile } from '../service/generationService.ts';
 import type { EditRequest, GenerationRequest } from '../service/protocol.ts';
@@ -18,7 +19,8 @@ export interface JobObserver {
   progress(view: ProgressView): void;
   preview(width: number, height: number, rgba: Uint8Array): void;
   image(item: GalleryItem): void;
-  finished(outcome: 'done' | 'cancelled' | 'error', message: string): void;
+  /** `field`: the form control at fault, for the panel to mark. */
+  finished(outcome: 'done' | 'cancelled' | 'error', message: string, field?: FormField): void;
 }
 
 export interface SavedImage {
@@ -74,6 +76,13 @@ export class GenerationController implements vscode.Disposable {
     return this.current?.cancel() ?? false;
   }
 
+  /** Ids of remembered images whose files are no longer where they were written. */
+  async missingImages(): Promise<string[]> {
+    const records = Object.entries(this.records());
+    const present = await Promise.all(records.map(([, record]) => stat(record.path).then(() => true, () => false)));
+    return records.filter((_, index) => !present[index]).map(([id]) => id);
+  }
+
   record(imageId: string): ImageRecord | undefined {
     return this.records()[imageId];
   }
@@ -117,13 +126,13 @@ export class GenerationController implements vscode.Disposable {
     // Every entry point (panel, selection, regenerate) passes the shared rules before anything runs.
     const [problem] = settingsProblems(panelSettingsProblemInput(settings));
     if (problem) {
-      observer.finished('error', problem.message);
+      observer.finished('error', problem.message, isFormField(problem.field) ? problem.field : undefined);
       void vscode.window.showErrorMessage(`Easel: ${problem.message}`);
       return [];
     }
     const config = readConfiguration();
     if (!config.model) {
-      observer.finished('error', 'No model selected.');
+      observer.finished('error', 'No model selected: choose one with “Model…”.', 'model');
       void vscode.window.showErrorMessage('Easel: no model selected. Choose a diffusers ONNX model folder, or download one.', 'Select Model', 'Download Model').then((choice) => {
         if (choice === 'Select Model') void vscode.commands.executeCommand('easel.selectModel');
         if (choice === 'Download Model') void vscode.commands.executeCommand('easel.downloadModel');
@@ -141,7 +150,7 @@ export class GenerationController implements vscode.Disposable {
     const verdict = checkPrompt(`${settings.prompt}\n${settings.negativePrompt}`, { mode: config.safety.promptFilter, blockedTerms: config.safety.blockedTerms, allowedTerms: config.safety.allowedTerms });
     if (verdict.verdict === 'block') {
       this.log.warn(`Prompt refused: ${verdict.reason}`);
-      observer.finished('error', verdict.reason);
+      observer.finished('error', verdict.reason, 'prompt');
       void vscode.window.showErrorMessage(`Easel: ${verdict.reason}`);
       return [];
     }
@@ -290,8 +299,9 @@ export class GenerationController implements vscode.Disposable {
   private reportError(error: EaselError, observer: JobObserver): void {
     const message = error?.message ?? String(error);
     this.log.error(`${error?.code ?? 'ERROR'}: ${message}`);
-    observer.finished('error', message);
-    const actions = ['MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID'].includes(error?.code) ? ['Select Model', 'Show Log'] : ['Show Log'];
+    const modelError = ['MODEL_INVALID', 'MODEL_NOT_FOUND', 'TOKENIZER_INVALID'].includes(error?.code);
+    observer.finished('error', message, modelError ? 'model' : /^LORA_/.test(error?.code ?? '') ? 'prompt' : undefined);
+    const actions = modelError ? ['Select Model', 'Show Log'] : ['Show Log'];
     void vscode.window.showErrorMessage(`Easel: ${message}`, ...actions).then((choice) => {
       if (choice === 'Select Model') void vscode.commands.executeCommand('easel.selectModel');
       if (choice === 'Show Log') this.log.show();

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
-  DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type EditImageView, type HostToWebviewMessage, type PanelEdit, type PanelSettings, type WebviewMessage,
+  DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type EditImageView, type HostToWebviewMessage, type PanelEdit, type PanelRecommendation, type PanelSettings, type WebviewMessage,
 } from '../protocol/panelMessages.ts';
 import type { EditRequest } from '../service/protocol.ts';
 import type { GenerationController, JobObserver } from './generationController.ts';
@@ -14,6 +14,10 @@ export interface PanelHost {
   log: vscode.LogOutputChannel;
   defaults(): PanelSettings;
   statusLine(): { modelName: string; provider: string; statusLine: string };
+  /** The selected model's recommended settings (easel.json or its scheduler config), if any. */
+  recommended(): Promise<PanelRecommendation | undefined>;
+  /** Gallery images whose files are gone (deleted or moved). */
+  missingImages(): Promise<string[]>;
   onImageAction(message: Extract<WebviewMessage, { type: 'imageAction' }>, panel: GeneratorPanel): Promise<void>;
   /** Asks which LoRA (and multiplier) to use; the `<lora:NAME:M>` tag to add to the prompt. */
   pickLora(): Promise<string | undefined>;
@@ -127,8 +131,9 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
     this.post({ type: 'editImage' });
   }
 
-  refreshModel(): void {
-    this.post({ type: 'model', ...this.host.statusLine() });
+  async refreshModel(): Promise<void> {
+    const recommended = await this.host.recommended();
+    this.post({ type: 'model', ...this.host.statusLine(), ...(recommended ? { recommended } : {}) });
   }
 
   observer(): JobObserver {
@@ -136,7 +141,7 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
       progress: (progress) => this.post({ type: 'progress', progress }),
       preview: (width, height, rgba) => this.post({ type: 'preview', width, height, rgbaBase64: Buffer.from(rgba).toString('base64') }),
       image: (item) => this.post({ type: 'image', item }),
-      finished: (outcome, message) => this.post({ type: 'finished', outcome, message }),
+      finished: (outcome, message, field) => this.post({ type: 'finished', outcome, message, ...(field ? { field } : {}) }),
     };
   }
 
@@ -150,9 +155,12 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
     }
     switch (message.type) {
       case 'ready': {
-        this.ready = true;
         const trusted = vscode.workspace.isTrusted;
-        this.panel.webview.postMessage({ type: 'init', settings: this.settings, trusted, gallery: [], ...this.host.statusLine() } satisfies HostToWebviewMessage);
+        const [recommended, missingImages] = await Promise.all([this.host.recommended(), this.host.missingImages()]);
+        this.ready = true;
+        this.panel.webview.postMessage({
+          type: 'init', settings: this.settings, trusted, gallery: [], ...this.host.statusLine(), ...(recommended ? { recommended } : {}), missingImages,
+        } satisfies HostToWebviewMessage);
         for (const queued of this.pending.splice(0)) void this.panel.webview.postMessage(queued);
         this.panel.webview.postMessage({ type: 'busy', busy: this.host.controller.busy } satisfies HostToWebviewMessage);
         break;
@@ -163,7 +171,7 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
       case 'generate':
         this.settings = message.settings;
         if (!message.settings.prompt.trim()) {
-          this.post({ type: 'finished', outcome: 'error', message: 'Write a prompt first.' });
+          this.post({ type: 'finished', outcome: 'error', message: 'Write a prompt first.', field: 'prompt' });
           return;
         }
         this.post({ type: 'busy', busy: true });

@@ -30,6 +30,8 @@ test('a truncated model.onnx, a missing or short external weights file: listed a
 
   const byName = new Map((await listModels([library])).map((entry) => [entry.name, entry]));
   assert.equal(byName.get('healthy')?.valid, true);
+  assert.deepEqual(byName.get('healthy')?.recommended, { settings: { sampler: 'Euler a', steps: 20, cfgScale: 1.5 }, source: "easel.json, from Easel's demo fixture" }, 'the listing carries the recommended settings');
+  assert.equal(byName.get('healthy-external')?.recommended, undefined);
   assert.equal(byName.get('healthy-external')?.valid, true, byName.get('healthy-external')?.reason);
   const reasons: Record<string, RegExp> = {
     'truncated-unet': /unet\/model\.onnx is truncated: it ends at byte \d+, but its graph runs to byte \d+\. Download or export it again\./,
