@@ -503,8 +503,6 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       statusLine.textContent = messageFromHost.statusLine;
       trustLine.toggleAttribute('hidden', messageFromHost.trusted);
       trustLine.textContent = messageFromHost.trusted ? '' : RESTRICTED_MODE_NOTICE;
-      state.missing = messageFromHost.missingImages.filter((id) => state.gallery.some((item) => item.id === id));
-      proposeRecommended(messageFromHost.recommended, messageFromHost.modelName);
       renderGallery();
       focusPrompt();
       break;
@@ -514,12 +512,14 @@ function handle(messageFromHost: HostToWebviewMessage): void {
       if (messageFromHost.modelName && messageField === 'model') showMessage('');
       proposeRecommended(messageFromHost.recommended, messageFromHost.modelName);
       break;
-    case 'imageMissing':
-      if (!state.missing.includes(messageFromHost.imageId)) state.missing.push(messageFromHost.imageId);
+    case 'imagesMissing': {
+      const shown = messageFromHost.imageIds.filter((id) => state.gallery.some((item) => item.id === id) && !state.missing.includes(id));
+      if (shown.length === 0) break;
+      state.missing.push(...shown);
       persist();
       renderGallery();
-      showMessage('That image’s file was deleted or moved.', 'error');
       break;
+    }
     case 'editImage':
       showEditImage(messageFromHost.image);
       break;

@@ -122,10 +122,7 @@ export type ProgressView = Infer<typeof progressView>;
 export const PANEL_TEXT_LIMITS = { note: 1000, notes: 100, message: 2000, statusLine: 500 } as const;
 
 const HOST_SHAPES = {
-  init: {
-    type: literal('init'), settings: isPanelSettings, modelName: text(500), provider: text(50), trusted: boolean, statusLine: text(PANEL_TEXT_LIMITS.statusLine), gallery: listOf(galleryItem),
-    recommended: optional(panelRecommendation), missingImages: listOf(imageId, 1000),
-  },
+  init: { type: literal('init'), settings: isPanelSettings, modelName: text(500), provider: text(50), trusted: boolean, statusLine: text(PANEL_TEXT_LIMITS.statusLine), gallery: listOf(galleryItem) },
   fill: { type: literal('fill'), settings: isPanelSettings, notes: listOf(text(PANEL_TEXT_LIMITS.note), PANEL_TEXT_LIMITS.notes) },
   editImage: { type: literal('editImage'), image: optional(editImageView) },
   busy: { type: literal('busy'), busy: boolean },
@@ -134,8 +131,8 @@ const HOST_SHAPES = {
   image: { type: literal('image'), item: galleryItem },
   finished: { type: literal('finished'), outcome: oneOf(['done', 'cancelled', 'error']), message: text(PANEL_TEXT_LIMITS.message), field: optional(isFormField) },
   model: { type: literal('model'), modelName: text(500), provider: text(50), statusLine: text(PANEL_TEXT_LIMITS.statusLine), recommended: optional(panelRecommendation) },
-  /** The image file behind a gallery card is gone (deleted or moved). */
-  imageMissing: { type: literal('imageMissing'), imageId },
+  /** The image files behind these gallery cards are gone (deleted or moved). */
+  imagesMissing: { type: literal('imagesMissing'), imageIds: listOf(imageId, 1000) },
   addToPrompt: { type: literal('addToPrompt'), text: text(1000) },
 };
 export type HostToWebviewMessage = InferMessage<typeof HOST_SHAPES>;

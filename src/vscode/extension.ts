@@ -113,7 +113,7 @@ export function activate(context: vscode.ExtensionContext): void {
       const uri = vscode.Uri.file(record.path);
       const needsFile = message.action === 'open' || message.action === 'reveal' || message.action === 'copyMarkdown';
       if (needsFile && !(await vscode.workspace.fs.stat(uri).then(() => true, () => false))) {
-        panel.post({ type: 'imageMissing', imageId: message.imageId });
+        panel.post({ type: 'imagesMissing', imageIds: [message.imageId] });
         void vscode.window.showWarningMessage(`Easel: ${record.relativePath} was deleted or moved.`);
         return;
       }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
-  DEFAULT_PANEL_SETTINGS, isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type EditImageView, type HostToWebviewMessage, type PanelEdit, type PanelRecommendation, type PanelSettings, type WebviewMessage,
+  isPanelSettings, parseHostToWebviewMessage, parseWebviewMessage, type EditImageView, type HostToWebviewMessage, type PanelEdit, type PanelRecommendation, type PanelSettings, type WebviewMessage,
 } from '../protocol/panelMessages.ts';
 import type { EditRequest } from '../service/protocol.ts';
 import type { GenerationController, JobObserver } from './generationController.ts';
@@ -155,14 +155,15 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
     }
     switch (message.type) {
       case 'ready': {
-        const trusted = vscode.workspace.isTrusted;
-        const [recommended, missingImages] = await Promise.all([this.host.recommended(), this.host.missingImages()]);
         this.ready = true;
-        this.panel.webview.postMessage({
-          type: 'init', settings: this.settings, trusted, gallery: [], ...this.host.statusLine(), ...(recommended ? { recommended } : {}), missingImages,
-        } satisfies HostToWebviewMessage);
+        const trusted = vscode.workspace.isTrusted;
+        this.panel.webview.postMessage({ type: 'init', settings: this.settings, trusted, gallery: [], ...this.host.statusLine() } satisfies HostToWebviewMessage);
         for (const queued of this.pending.splice(0)) void this.panel.webview.postMessage(queued);
         this.panel.webview.postMessage({ type: 'busy', busy: this.host.controller.busy } satisfies HostToWebviewMessage);
+        // Read from disk after the form is filled in, so nothing typed meanwhile is lost.
+        await this.refreshModel();
+        const missing = await this.host.missingImages();
+        if (missing.length > 0) this.post({ type: 'imagesMissing', imageIds: missing.slice(-1000) });
         break;
       }
       case 'settingsChanged':
@@ -232,7 +233,7 @@ export class GeneratorPanel implements vscode.Disposable, PanelPresence {
 <title>Easel: Generate Image</title>
 </head>
 <body>
-<div id="app" data-defaults="${encodeURIComponent(JSON.stringify(DEFAULT_PANEL_SETTINGS))}"></div>
+<div id="app" data-defaults="${encodeURIComponent(JSON.stringify(this.settings))}"></div>
 <script nonce="${nonce}" src="${asset('dist', 'webview.js')}"></script>
 </body>
 </html>`;

@@ -135,6 +135,8 @@ before(async () => {
   // files) they are passed through URIs, the worker and the PNG writer unchanged.
   const models = join(temporaryFolder('easel-e2e-models-'), 'Modèles SD');
   const model = await generateFixtureModel(join(models, 'heavy'), FIXTURE_VARIANTS.heavy);
+  // The demo model, with its easel.json, beside it: chosen in the panel by the recommended-settings flow.
+  await generateFixtureModel(join(models, 'demo'), FIXTURE_VARIANTS.demo);
   const loras = temporaryFolder('easel-e2e-loras-');
   copyFileSync(join(ROOT, 'test', 'reference', 'lora', 'loras', 'tiny_kohya_public.safetensors'), join(loras, 'tiny_kohya_public.safetensors'));
   workspace = join(temporaryFolder('easel-e2e-'), 'My Projects · café 画像');
@@ -148,6 +150,7 @@ before(async () => {
     vsix,
     settings: {
       'easel.model': model,
+      'easel.modelDirectories': [models],
       'easel.loraDirectories': [loras],
       'easel.defaults.steps': 6,
       'easel.defaults.width': 256,
@@ -519,4 +522,95 @@ test('panel Generate → panel hidden → a cancellable notification with step p
   await page.locator('.tabs-container .tab', { hasText: saved }).waitFor({ timeout: 30_000 });
   await showTab('Easel: Generate Image');
   await setField('steps', '6');
+}));
+
+/** Opens (or reveals) the panel and waits until the extension has filled it in (its status line names the model). */
+async function openPanel(): Promise<void> {
+  await runCommand('Easel: Generate Image');
+  await panel().locator('#status-line', { hasText: 'Model:' }).waitFor({ timeout: 60_000 });
+}
+
+/** Mean RGB of a square of pixels around (x, y) of a PNG. */
+async function meanColour(path: string, x: number, y: number, radius = 3): Promise<[number, number, number]> {
+  const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const sum = [0, 0, 0];
+  let count = 0;
+  for (let row = y - radius; row <= y + radius; row++) {
+    for (let col = x - radius; col <= x + radius; col++, count++) for (let c = 0; c < 3; c++) sum[c] += data[(row * info.width + col) * 3 + c];
+  }
+  return sum.map((value) => value / count) as [number, number, number];
+}
+
+test('the panel opens with the prompt focused: typing goes straight into it; an out-of-range field is marked until it is edited', { skip, timeout: 240_000 }, flow('7-focus-on-open', async () => {
+  await runCommand('View: Close All Editors');
+  await openPanel();
+  const prompt = panel().locator('vscode-text-area#prompt textarea');
+  const deadline = Date.now() + 30_000;
+  while (!(await prompt.evaluate((node) => node.getRootNode() instanceof ShadowRoot && (node.getRootNode() as ShadowRoot).activeElement === node && node.ownerDocument.hasFocus()))) {
+    if (Date.now() > deadline) assert.fail('the prompt does not have focus after the panel opened');
+    await page.waitForTimeout(200);
+  }
+  await page.keyboard.type('typed without clicking');
+  assert.equal(await prompt.inputValue(), 'typed without clicking');
+  await setField('steps', '0');
+  await panel().locator('#generate').click();
+  await panel().locator('#message', { hasText: /Steps must be a whole number/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await panel().locator('vscode-text-field#steps').getAttribute('aria-invalid'), 'true');
+  assert.equal(await panel().locator('vscode-text-field#steps input').getAttribute('aria-invalid'), 'true', 'the input a screen reader reads is marked too');
+  await setField('steps', '6');
+  assert.equal(await panel().locator('vscode-text-field#steps').getAttribute('aria-invalid'), null, 'editing the field clears its mark');
+  assert.equal(await panel().locator('#message').textContent(), '');
+  assert.equal(await panel().locator('vscode-text-field#seed').getAttribute('aria-label'), 'Fixed seed');
+}));
+
+test('choose the demo model → the panel applies its recommended settings with a note → "a red circle on a blue sky" is a red circle on blue', { skip, timeout: 240_000 }, flow('8-recommended-settings', async () => {
+  await openPanel();
+  // The package's default CFG (the e2e settings lower it), as a new user has it.
+  await setField('cfg', '7');
+  await panel().locator('#select-model').click();
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'recommended: Euler a, 20 steps, CFG 1.5' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+  await page.locator('.quick-input-widget input').fill('demo');
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: 'demo' }).first().waitFor({ state: 'visible' });
+  await page.keyboard.press('Enter');
+  const note = panel().locator('#recommended', { hasText: "Using demo's recommended settings:" });
+  await note.waitFor({ timeout: 30_000 });
+  assert.match(await note.textContent() ?? '', /20 steps, CFG 1\.5 \(easel\.json, from Easel's demo fixture\)/);
+  assert.equal(await panel().locator('vscode-text-field#cfg input').inputValue(), '1.5');
+  await panel().locator('vscode-text-area#prompt textarea').fill('a red circle on a blue sky');
+  await panel().locator('vscode-text-area#prompt textarea').press('Tab');
+  const before = pngsIn(join(workspace, OUTPUT));
+  await panel().locator('#generate').click();
+  const added = await waitFor('the demo image', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
+  await panel().locator('#message', { hasText: 'Saved' }).waitFor({ timeout: 30_000 });
+  await screenshot('8-recommended-settings');
+  const path = join(workspace, OUTPUT, added);
+  const metadata = readImageMetadata(readFileSync(path));
+  assert.equal(metadata.parameters.modelName, 'demo');
+  assert.equal(metadata.parameters.cfgScale, 1.5);
+  const { width = 0, height = 0 } = await sharp(path).metadata();
+  const [r, g, b] = await meanColour(path, width >> 1, height >> 1);
+  assert.ok(r > 180 && r > g + 100 && r > b + 100, `the centre is red, got ${[r, g, b]}`);
+  for (const [x, y] of [[5, 5], [width - 6, 5], [5, height - 6], [width - 6, height - 6]]) {
+    const [cr, cg, cb] = await meanColour(path, x, y);
+    assert.ok(cb > 180 && cb > cr + 80 && cb > cg + 60, `the corner (${x}, ${y}) is blue, got ${[cr, cg, cb]}`);
+  }
+  // Reset puts back what the form held before the recommendation.
+  await panel().locator('#recommended-reset').click();
+  await waitForValue(panel().locator('vscode-text-field#cfg input'), '7');
+  assert.equal(await panel().locator('#recommended').isHidden(), true);
+}));
+
+test('a gallery card is one tab stop: the arrow keys move between its buttons', { skip, timeout: 120_000 }, flow('9-gallery-keyboard', async () => {
+  await openPanel();
+  const card = panel().locator('.card').first();
+  await card.waitFor({ timeout: 60_000 });
+  const buttons = card.locator('.card-actions button');
+  const tabStops = await buttons.evaluateAll((nodes) => nodes.filter((node) => node.getAttribute('tabindex') === '0').length);
+  assert.equal(tabStops, 1);
+  await buttons.first().focus();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await buttons.nth(1).evaluate((node) => node === node.ownerDocument.activeElement), true);
+  assert.deepEqual(await buttons.evaluateAll((nodes) => nodes.map((node) => node.getAttribute('tabindex'))).then((values) => values.filter((value) => value === '0').length), 1);
+  await page.keyboard.press('End');
+  assert.equal(await buttons.last().evaluate((node) => node === node.ownerDocument.activeElement), true);
 }));

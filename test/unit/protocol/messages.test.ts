@@ -60,3 +60,17 @@ test('host ↔ worker messages: generate requests and worker events are validate
   assert.throws(() => parseWorkerMessage({ type: 'step', jobId: 'job1', imageIndex: 0, step: 1, total: 0, timestep: 1, elapsedMs: 1, itPerSec: 1, etaMs: 0 }), /Rejected malformed worker "step"/);
   assert.throws(() => parseWorkerMessage({ type: 'image', jobId: 'job1', index: 0, seed: '1', width: 8, height: 8, png: new Uint8Array(4), safety: { checker: 'off', flagged: false, action: 'none' }, timing: { totalMs: 1, unetMs: 1, decodeMs: 1, overheadPerStepMs: 1, steps: 1 } }), /Rejected malformed worker "image"/, 'a typed array is not the ArrayBuffer the protocol transfers');
 });
+
+test('panel messages for recommended settings, the field at fault and missing gallery files are validated', () => {
+  const recommended = { modelKey: '/models/demo', settings: { sampler: 'LCM', steps: 4, cfgScale: 8 }, source: 'easel.json' };
+  const model = { type: 'model', modelName: 'demo', provider: 'cpu', statusLine: 'Model: demo', recommended };
+  assert.deepEqual(parseHostToWebviewMessage(model), model);
+  assert.deepEqual(parseHostToWebviewMessage({ ...model, recommended: undefined }).type, 'model');
+  assert.throws(() => parseHostToWebviewMessage({ ...model, recommended: { ...recommended, settings: { steps: 0 } } }), /Rejected malformed host "model"/);
+  assert.throws(() => parseHostToWebviewMessage({ ...model, recommended: { ...recommended, settings: { sampler: 'LCM', schedule: 'Karras' } } }), /Rejected malformed/, 'cross-field rules hold for a recommendation too');
+  assert.throws(() => parseHostToWebviewMessage({ ...model, recommended: { ...recommended, settings: { steps: 4, seed: '1' } } }), /Rejected malformed/, 'a recommendation holds only the recommendable fields');
+  assert.equal(parseHostToWebviewMessage({ type: 'finished', outcome: 'error', message: 'No model selected.', field: 'model' }).type, 'finished');
+  assert.throws(() => parseHostToWebviewMessage({ type: 'finished', outcome: 'error', message: 'x', field: 'rng' }), /Rejected malformed/, 'only form controls can be marked');
+  assert.deepEqual(parseHostToWebviewMessage({ type: 'imagesMissing', imageIds: ['img-12', 'img-3'] }), { type: 'imagesMissing', imageIds: ['img-12', 'img-3'] });
+  assert.throws(() => parseHostToWebviewMessage({ type: 'imagesMissing', imageIds: ['../etc'] }), /Rejected malformed/);
+});
