@@ -1,11 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { GALLERY_LIMIT } from '../../src/protocol/panelMessages.ts';
 import { FIXTURE_VARIANTS, generateFixtureModel } from '../fixtures/generate.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
 import { CHROMIUM, ROOT, ensureCodeServer, packageExtension, startCodeServer, type RunningCodeServer } from './codeServer.ts';
@@ -231,6 +232,9 @@ test('right-click the PNG → "Regenerate from PNG Metadata" → panel filled �
   await panel().locator('#message', { hasText: /Filled in|metadata/ }).waitFor({ timeout: 60_000 });
   assert.equal(await panel().locator('vscode-text-field#seed input').inputValue(), '1234');
   assert.equal(await panel().locator('vscode-text-area#prompt textarea').inputValue(), PROMPT);
+  // The filled-in prompt is in view and focused, however far down the panel was scrolled.
+  assert.equal(await panel().locator('vscode-text-area#prompt textarea').evaluate((node) => (node.getRootNode() as ShadowRoot).activeElement === node), true);
+  assert.equal(await panel().locator('vscode-text-area#prompt').isVisible(), true);
   const before = pngsIn(join(workspace, OUTPUT));
   await panel().locator('#generate').click();
   const added = await waitFor('the regenerated PNG', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
@@ -613,4 +617,28 @@ test('a gallery card is one tab stop: the arrow keys move between its buttons', 
   assert.deepEqual(await buttons.evaluateAll((nodes) => nodes.map((node) => node.getAttribute('tabindex'))).then((values) => values.filter((value) => value === '0').length), 1);
   await page.keyboard.press('End');
   assert.equal(await buttons.last().evaluate((node) => node === node.ownerDocument.activeElement), true);
+}));
+
+test('after a window reload the gallery keeps every card (up to GALLERY_LIMIT) as thumbnails, and a card whose file was deleted says so', { skip, timeout: 240_000 }, flow('10-gallery-reload', async () => {
+  await openPanel();
+  const cards = panel().locator('.card');
+  await cards.first().waitFor({ timeout: 60_000 });
+  const count = await cards.count();
+  assert.ok(count >= 2, `at least two cards to keep, found ${count}`);
+  assert.ok(count <= GALLERY_LIMIT);
+  // Delete the newest card's file behind Easel's back.
+  const deleted = await cards.first().locator('img').getAttribute('title');
+  rmSync(join(workspace, deleted!));
+  await runCommand('Developer: Reload Window');
+  await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+  await panel().locator('#status-line', { hasText: 'Model:' }).waitFor({ timeout: 90_000 });
+  const deadline = Date.now() + 30_000;
+  while ((await cards.count()) !== count) {
+    if (Date.now() > deadline) assert.equal(await cards.count(), count, 'every card is back after the reload');
+    await page.waitForTimeout(250);
+  }
+  await cards.first().locator('.missing-note', { hasText: 'file deleted or moved' }).waitFor({ timeout: 30_000 });
+  assert.equal(await cards.nth(1).locator('.missing-note').count(), 0, 'only the deleted one is marked');
+  assert.match(await cards.nth(1).locator('img').getAttribute('src') ?? '', /^data:image\/jpeg;base64,/, 'kept as a thumbnail');
+  await screenshot('10-gallery-reload');
 }));
