@@ -74,3 +74,9 @@ test('special tokens written in the prompt are kept as themselves', () => {
 test('a vocabulary without the special tokens is refused with the file named', () => {
   assert.throws(() => new ClipTokenizer({ vocab: { a: 0 }, merges: [] }, '/models/x/tokenizer'), /\/models\/x\/tokenizer: the start token "<\|startoftext\|>" is not in vocab.json/);
 });
+
+test('the demo vocabulary reads every demo word as one token (a merge made for "red" must not split "green")', () => {
+  const tokenizer = new ClipTokenizer({ vocab, merges });
+  for (const word of DEMO_WORDS) assert.deepEqual(tokenizer.tokenize(word), [vocab[`${word}</w>`]], word);
+  assert.deepEqual(tokenizer.tokenize('a green forest'), [vocab['a</w>'], vocab['green</w>'], vocab['forest</w>']]);
+});

@@ -27,7 +27,9 @@ test('easel.json is validated: out-of-range values, unknown keys, broken cross-f
     assert.throws(() => parseModelSettingsFile(bad, 'm/easel.json'), (error) => isEaselError(error, 'MODEL_INVALID') && /m\/easel\.json is not a valid easel\.json/.test(error.message), bad);
   }
   const folder = temporaryFolder();
-  writeFileSync(join(folder, 'easel.json'), `{"recommended":{},"source":"${'x'.repeat(MODEL_SETTINGS_MAX_BYTES)}"}`);
+  // A real easel.json is a few hundred bytes; 64 KiB is refused by its size before it is parsed.
+  assert.ok(MODEL_SETTINGS_MAX_BYTES <= 64 * 1024);
+  writeFileSync(join(folder, 'easel.json'), `{"recommended":{},"source":"${'x'.repeat(64 * 1024)}"}`);
   await assert.rejects(readModelRecommendation(folder), (error) => isEaselError(error, 'MODEL_INVALID') && /easel\.json is .* more than/.test(error.message));
 });
 
