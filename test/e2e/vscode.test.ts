@@ -602,6 +602,14 @@ test('choose the demo model → the panel applies its recommended settings with 
   await panel().locator('#recommended-reset').click();
   await waitForValue(panel().locator('vscode-text-field#cfg input'), '7');
   assert.equal(await panel().locator('#recommended').isHidden(), true);
+  // The finished job's "step 20/20 · … it/s" does not stay above a new message.
+  assert.match(await panel().locator('#progress-text').textContent() ?? '', /step 20\/20/);
+  await setField('width', '100');
+  await panel().locator('#generate').click();
+  await panel().locator('#message', { hasText: /Width must be a multiple of 8/ }).waitFor({ timeout: 10_000 });
+  assert.equal(await panel().locator('#progress-text').textContent(), '');
+  assert.equal(await panel().locator('vscode-text-field#width').getAttribute('aria-invalid'), 'true');
+  await setField('width', '256');
 }));
 
 test('a gallery card is one tab stop: the arrow keys move between its buttons', { skip, timeout: 120_000 }, flow('9-gallery-keyboard', async () => {
@@ -621,13 +629,18 @@ test('a gallery card is one tab stop: the arrow keys move between its buttons', 
 
 test('after a window reload the gallery keeps every card (up to GALLERY_LIMIT) as thumbnails, and a card whose file was deleted says so', { skip, timeout: 240_000 }, flow('10-gallery-reload', async () => {
   await openPanel();
+  // More images than the 12 the gallery used to keep: one batch of small, quick ones.
+  for (const [id, value] of [['width', '64'], ['height', '64'], ['steps', '2'], ['batch', '14']]) await setField(id, value);
+  await panel().locator('#generate').click();
+  await panel().locator('#message', { hasText: 'Saved 14 images' }).waitFor({ timeout: 120_000 });
+  await setField('batch', '1');
   const cards = panel().locator('.card');
-  await cards.first().waitFor({ timeout: 60_000 });
   const count = await cards.count();
-  assert.ok(count >= 2, `at least two cards to keep, found ${count}`);
+  assert.ok(count >= 14, `more cards than the old limit of 12, found ${count}`);
   assert.ok(count <= GALLERY_LIMIT);
   // Delete the newest card's file behind Easel's back.
   const deleted = await cards.first().locator('img').getAttribute('title');
+  await page.waitForTimeout(1000); // the thumbnails are made and saved
   rmSync(join(workspace, deleted!));
   await runCommand('Developer: Reload Window');
   await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
