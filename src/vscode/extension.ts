@@ -55,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): void {
     }
   };
 
+  const warnedRecommendations = new Set<string>();
   const host: PanelHost = {
     controller,
     log,
@@ -66,7 +67,11 @@ export function activate(context: vscode.ExtensionContext): void {
         const recommendation = await readModelRecommendation(model);
         return recommendation && { modelKey: model, ...recommendation };
       } catch (error) {
-        log.warn(`Recommended settings of ${model} ignored: ${(error as Error).message}`);
+        const message = `Recommended settings of ${basename(model)} ignored: ${(error as Error).message}`;
+        log.warn(message);
+        // Said once per model, not on every settings change.
+        if (!warnedRecommendations.has(model)) void vscode.window.showWarningMessage(`Easel: ${message}`);
+        warnedRecommendations.add(model);
         return undefined;
       }
     },

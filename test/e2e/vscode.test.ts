@@ -9,6 +9,7 @@ import { readImageMetadata } from '../../src/png/readMetadata.ts';
 import { GALLERY_LIMIT } from '../../src/protocol/panelMessages.ts';
 import { FIXTURE_VARIANTS, generateFixtureModel } from '../fixtures/generate.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
+import { readRgb, regionColour } from '../helpers/referenceImage.ts';
 import { CHROMIUM, ROOT, ensureCodeServer, packageExtension, startCodeServer, type RunningCodeServer } from './codeServer.ts';
 
 // CI installs Chromium (.ci/run); elsewhere the suite is skipped without it, never in CI.
@@ -534,17 +535,6 @@ async function openPanel(): Promise<void> {
   await panel().locator('#status-line', { hasText: 'Model:' }).waitFor({ timeout: 60_000 });
 }
 
-/** Mean RGB of a square of pixels around (x, y) of a PNG. */
-async function meanColour(path: string, x: number, y: number, radius = 3): Promise<[number, number, number]> {
-  const { data, info } = await sharp(path).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const sum = [0, 0, 0];
-  let count = 0;
-  for (let row = y - radius; row <= y + radius; row++) {
-    for (let col = x - radius; col <= x + radius; col++, count++) for (let c = 0; c < 3; c++) sum[c] += data[(row * info.width + col) * 3 + c];
-  }
-  return sum.map((value) => value / count) as [number, number, number];
-}
-
 test('the panel opens with the prompt focused: typing goes straight into it; an out-of-range field is marked until it is edited', { skip, timeout: 240_000 }, flow('7-focus-on-open', async () => {
   await runCommand('View: Close All Editors');
   await openPanel();
@@ -591,11 +581,12 @@ test('choose the demo model → the panel applies its recommended settings with 
   const metadata = readImageMetadata(readFileSync(path));
   assert.equal(metadata.parameters.modelName, 'demo');
   assert.equal(metadata.parameters.cfgScale, 1.5);
-  const { width = 0, height = 0 } = await sharp(path).metadata();
-  const [r, g, b] = await meanColour(path, width >> 1, height >> 1);
+  const image = await readRgb(path);
+  const { width, height } = image;
+  const [r, g, b] = regionColour(image, width >> 1, height >> 1, 3);
   assert.ok(r > 180 && r > g + 100 && r > b + 100, `the centre is red, got ${[r, g, b]}`);
   for (const [x, y] of [[5, 5], [width - 6, 5], [5, height - 6], [width - 6, height - 6]]) {
-    const [cr, cg, cb] = await meanColour(path, x, y);
+    const [cr, cg, cb] = regionColour(image, x, y, 3);
     assert.ok(cb > 180 && cb > cr + 80 && cb > cg + 60, `the corner (${x}, ${y}) is blue, got ${[cr, cg, cb]}`);
   }
   // Reset puts back what the form held before the recommendation.
@@ -654,4 +645,26 @@ test('after a window reload the gallery keeps every card (up to GALLERY_LIMIT) a
   assert.equal(await cards.nth(1).locator('.missing-note').count(), 0, 'only the deleted one is marked');
   assert.match(await cards.nth(1).locator('img').getAttribute('src') ?? '', /^data:image\/jpeg;base64,/, 'kept as a thumbnail');
   await screenshot('10-gallery-reload');
+}));
+
+test('"No model selected" marks the Model… button and goes away once a model is chosen', { skip, timeout: 180_000 }, flow('11-no-model', async () => {
+  const settingsFile = join(server.userDataDir, 'User', 'settings.json');
+  const settings = JSON.parse(readFileSync(settingsFile, 'utf8')) as Record<string, unknown>;
+  const chosen = settings['easel.model'];
+  await openPanel();
+  writeFileSync(settingsFile, JSON.stringify({ ...settings, 'easel.model': '' }, null, 2));
+  await panel().locator('#status-line', { hasText: 'No model selected' }).waitFor({ timeout: 30_000 });
+  await panel().locator('vscode-text-area#prompt textarea').fill('a red circle');
+  await panel().locator('#generate').click();
+  await panel().locator('#message', { hasText: 'No model selected' }).waitFor({ timeout: 30_000 });
+  assert.equal(await panel().locator('#select-model').getAttribute('aria-invalid'), 'true');
+  await page.keyboard.press('Escape'); // the error notification's buttons
+  writeFileSync(settingsFile, JSON.stringify({ ...settings, 'easel.model': chosen }, null, 2));
+  await panel().locator('#status-line', { hasText: 'Model:' }).waitFor({ timeout: 30_000 });
+  const deadline = Date.now() + 10_000;
+  while ((await panel().locator('#message').textContent()) !== '') {
+    if (Date.now() > deadline) assert.equal(await panel().locator('#message').textContent(), '', 'choosing a model clears "No model selected"');
+    await page.waitForTimeout(200);
+  }
+  assert.equal(await panel().locator('#select-model').getAttribute('aria-invalid'), null);
 }));

@@ -20,6 +20,16 @@ export async function readRgb(path: string): Promise<{ rgb: Uint8Array; width: n
   return { rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
 }
 
+/** Mean RGB of the (2·radius + 1)² pixels around (x, y): for "is the centre red, are the corners blue?". */
+export function regionColour(image: { rgb: Uint8Array; width: number }, x: number, y: number, radius = 2): [number, number, number] {
+  const sum = [0, 0, 0];
+  let count = 0;
+  for (let row = y - radius; row <= y + radius; row++) {
+    for (let col = x - radius; col <= x + radius; col++, count++) for (let c = 0; c < 3; c++) sum[c] += image.rgb[(row * image.width + col) * 3 + c];
+  }
+  return sum.map((value) => value / count) as [number, number, number];
+}
+
 /**
  * Mean and max |Δ|, both in 8-bit levels: the tolerance's two measures (test/reference/README.md; the
  * reference READMEs quote correct implementations at mean ≤ 0.0003 levels).
