@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { MODEL_SETTINGS_FILE } from '../../src/shared/recommendedSettings.ts';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
@@ -78,7 +79,8 @@ export class FakeHub {
   }
 
   get totalNeededBytes(): number {
-    return this.files.filter((file) => !file.extra && !file.path.endsWith('.safetensors') && file.path !== 'README.md').reduce((sum, file) => sum + file.bytes.length, 0);
+    // easel.json (the demo fixture has one) is Easel's own file, never fetched from a repository.
+    return this.files.filter((file) => !file.extra && !file.path.endsWith('.safetensors') && file.path !== 'README.md' && file.path !== MODEL_SETTINGS_FILE).reduce((sum, file) => sum + file.bytes.length, 0);
   }
 
   async start(): Promise<void> {

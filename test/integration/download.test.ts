@@ -10,6 +10,8 @@ import { generate } from '../../src/engine/pipeline.ts';
 import { validateParams } from '../../src/engine/generationParams.ts';
 import { isEaselError } from '../../src/shared/errors.ts';
 import { FakeHub } from '../helpers/fakeHub.ts';
+import { CURATED_MODELS } from '../../src/models/curated.ts';
+import { readModelRecommendation } from '../../src/models/recommendedSettings.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
 
 const REPO = 'easel-test/tiny-sd-onnx';
@@ -41,6 +43,7 @@ test('a download fetches only what the pipeline needs, verifies it, and the mode
   assert.equal([...hub.servedBytes.values()].reduce((a, b) => a + b, 0), hub.totalNeededBytes);
   assert.equal(progress.at(-1), hub.totalNeededBytes);
   assert.deepEqual(readdirSync(join(root, DOWNLOADS_FOLDER)), [], 'staging folder moved into place');
+  assert.equal(existsSync(join(folder, 'easel.json')), false, "a repository's own easel.json is not fetched, and a model that is not curated gets none");
   const model = await loadModel(await inspectModelFolder(folder), 'cpu');
   const [image] = await generate(model, validateParams({ prompt: 'red circle', width: 64, height: 64, steps: 2 }, model));
   assert.equal(image.rgb.length, 64 * 64 * 3);
@@ -224,5 +227,18 @@ test('the token goes to the Hub only: never to another host or port a redirect l
     assert.deepEqual(other.requests.filter((request) => request.authorization !== undefined), []);
   } finally {
     await other.stop();
+  }
+});
+
+test('a curated model\'s download writes its recommended settings (easel.json) from the curated list', async () => {
+  const curated = CURATED_MODELS.find((model) => model.family === 'LCM')!;
+  const curatedHub = new FakeHub(curated.repo, (await fixtureModels()).demo);
+  await curatedHub.start();
+  try {
+    const folder = await downloadModel({ repo: curated.repo, revision: curated.revision, destinationRoot: root, endpoint: curatedHub.url, freeSpace: async () => 1e12 });
+    assert.deepEqual(await readModelRecommendation(folder), { settings: curated.settings, source: `easel.json, from the model card of ${curated.repo}` });
+    assert.deepEqual(curated.settings, { sampler: 'LCM', schedule: 'Automatic', steps: 4, cfgScale: 8, width: 512, height: 512 });
+  } finally {
+    await curatedHub.stop();
   }
 });
