@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_PANEL_SETTINGS, parseHostToWebviewMessage, parseWebviewMessage } from '../../../src/protocol/panelMessages.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_PANEL_SETTINGS, GALLERY_LIMIT, parseHostToWebviewMessage, parseWebviewMessage } from '../../../src/protocol/panelMessages.ts';
 import { parseHostMessage, parseWorkerMessage } from '../../../src/service/protocol.ts';
 
 const settings = { ...DEFAULT_PANEL_SETTINGS, prompt: 'a fox' };
@@ -73,4 +75,9 @@ test('panel messages for recommended settings, the field at fault and missing ga
   assert.throws(() => parseHostToWebviewMessage({ type: 'finished', outcome: 'error', message: 'x', field: 'rng' }), /Rejected malformed/, 'only form controls can be marked');
   assert.deepEqual(parseHostToWebviewMessage({ type: 'imagesMissing', imageIds: ['img-12', 'img-3'] }), { type: 'imagesMissing', imageIds: ['img-12', 'img-3'] });
   assert.throws(() => parseHostToWebviewMessage({ type: 'imagesMissing', imageIds: ['../etc'] }), /Rejected malformed/);
+});
+
+test('the README promises the gallery limit the panel keeps (GALLERY_LIMIT, one constant)', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', '..', 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  assert.ok(readme.includes(`with the last ${GALLERY_LIMIT} images of the gallery`), 'README.md names GALLERY_LIMIT');
 });
