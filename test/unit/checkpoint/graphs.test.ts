@@ -77,6 +77,16 @@ test('the yaml subset reader handles v1-inference.yaml\'s forms', () => {
   assert.deepEqual(parsed, { model: { params: { parameterization: 'v', unet_config: { params: { channel_mult: [1, 2, 4, 4], use_linear_in_transformer: true, scale: 0.18215 } }, empty: [] } } });
 });
 
+test('the yaml subset reader reads block lists, as v1/v2-inference.yaml write ch_mult, and refuses what it cannot read', () => {
+  // ddconfig as the original v2-inference-v.yaml writes it: the "- n" items at the key's own indentation.
+  const ddconfig = '        ddconfig:\n          z_channels: 4\n          ch: 128\n          ch_mult:\n          - 1\n          - 2\n          - 4\n          - 4\n          num_res_blocks: 2\n          attn_resolutions: []\n';
+  const parsed = parseMiniYaml(`model:\n  params:\n    first_stage_config:\n      params:\n${ddconfig}    scale_factor: 0.18215\n`);
+  assert.deepEqual(parsed, { model: { params: { first_stage_config: { params: { ddconfig: { z_channels: 4, ch: 128, ch_mult: [1, 2, 4, 4], num_res_blocks: 2, attn_resolutions: [] } } }, scale_factor: 0.18215 } } });
+  assert.deepEqual(parseMiniYaml('a:\n  - x\n  - "y"\nb: 1\n'), { a: ['x', 'y'], b: 1 });
+  assert.throws(() => parseMiniYaml('a: 1\n- 2\n'), /line 2: a list item "-" must follow a key with no value/);
+  assert.throws(() => parseMiniYaml('a:\n  - name: x\n'), /line 2: lists of mappings are not supported/);
+});
+
 test('a yaml decides the parameterization as LDM does: "v" is v-prediction, no key is ε (v2-inference.yaml, SD 2.x base)', async () => {
   const dir = temporaryFolder();
   const base = SYNTHETIC_CONFIGS.sd21;
