@@ -166,9 +166,9 @@ test('CLI: a moved checkpoint is reported when its imported model loads; a .ckpt
   assert.deepEqual(readdirSync(models).sort(), ['moving'], 'nothing was built for the refused files');
 });
 
-// No SD 2.x reference images exist yet; this checks that an SD 2.x checkpoint (OpenCLIP keys with the fused
-// in_proj, linear proj_in/proj_out, head width instead of head count, v-prediction from the yaml) imports with
-// the settings SD 2.x implies and generates a finite, non-flat image.
+// An SD 2.x checkpoint written by Easel's synthetic writer (OpenCLIP keys with the fused in_proj, linear
+// proj_in/proj_out, head width instead of head count, v-prediction from the yaml) imports with the settings SD 2.x
+// implies (the images are checked against single_file_sd2 above).
 const TINY_SD2_YAML = `model:
   params:
     parameterization: "v"

@@ -6,7 +6,7 @@ diffusers v0.30.3 (src/diffusers), open_clip v2.20.0 (src/open_clip) and Stabili
 PYTHONPATH:   /usr/bin/python3 sd2_single_file_reference.py SRC_DIR OUT_DIR
 where SRC_DIR holds diffusers/, open_clip/, ldm/ and convert_diffusers_to_original_stable_diffusion.py (diffusers'
 scripts/). Packages this machine cannot install are replaced by import-only stand-ins (see `_stand_ins`): nothing
-numeric runs through them.
+numeric runs through them. torch.baddbmm is wrapped to honour beta=0 (see `_baddbmm_beta0`).
 """
 import gzip
 import importlib.machinery
@@ -76,6 +76,19 @@ from diffusers.loaders.single_file_utils import (  # noqa: E402
     convert_ldm_unet_checkpoint, convert_ldm_vae_checkpoint, create_unet_diffusers_config_from_ldm, create_vae_diffusers_config_from_ldm)
 
 _stand_ins(["transformers", "kornia", "einops"])
+
+# diffusers' AttnProcessor (torch < 2 has no scaled_dot_product_attention) calls torch.baddbmm(torch.empty(...), q,
+# kᵀ, beta=0). With beta=0 the input is to be ignored, but for some small shapes (e.g. 4×6×6, the 128×192 mid block)
+# this torch 1.13 build computes 0·input, so inf/NaN garbage in the empty tensor made whole images NaN now and then.
+# Zeros in its place give what beta=0 promises: the images are bit-identical to the runs whose garbage was finite.
+_baddbmm = torch.baddbmm
+
+
+def _baddbmm_beta0(input, batch1, batch2, *, beta=1, alpha=1):
+    return _baddbmm(torch.zeros_like(input) if beta == 0 else input, batch1, batch2, beta=beta, alpha=alpha)
+
+
+torch.baddbmm = _baddbmm_beta0
 import open_clip  # noqa: E402
 from ldm.modules.encoders.modules import FrozenOpenCLIPEmbedder  # noqa: E402
 
@@ -317,7 +330,7 @@ def text_to_image(unet, vae, embedder, case):
     latents = torch.randn((1, 4, case["height"] // 8, case["width"] // 8), generator=generator, dtype=torch.float32)
     scheduler.set_timesteps(STEPS)
     latents = latents * scheduler.init_noise_sigma
-    extra = {"generator": generator} if case["sampler"] == "Euler a" else {"eta": 0.0, "generator": generator} if case["sampler"] == "DDIM" else {"generator": generator}
+    extra = {"generator": generator, **({"eta": 0.0} if case["sampler"] == "DDIM" else {})}
     for t in scheduler.timesteps:
         model_input = scheduler.scale_model_input(torch.cat([latents] * 2), t)
         noise_pred = unet(model_input, t, encoder_hidden_states=embeds).sample
@@ -359,10 +372,7 @@ def main():
         ids = open_clip.tokenize([case["prompt"]])[0]
         assert int((ids != 0).sum()) < 77
         rgb = text_to_image(unet, vae, embedder, case)
-        # Each image is made twice and must come out the same and not flat: now and then a process of this Debian
-        # torch build gives an all-NaN image (not traced; never a different finite one), and then this stops.
-        again = text_to_image(unet, vae, embedder, case)
-        assert np.array_equal(rgb, again) and 0 < rgb.mean() < 255, (case["id"], rgb.mean(), again.mean(), np.abs(rgb.astype(int) - again).max())
+        assert 0 < rgb.mean() < 255, case["id"]
         Image.fromarray(rgb).save(os.path.join(OUT, "expected", case["id"] + ".png"))
         print(case["id"], "mean", rgb.mean(), "std", rgb.std(), "saturated", float(((rgb == 0) | (rgb == 255)).mean()))
         if os.environ.get("PLANTS"):
