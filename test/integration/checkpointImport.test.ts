@@ -35,20 +35,32 @@ after(async () => {
   await Promise.all(loaded.map((model) => model.release()));
 });
 
-for (const attention of ['fused', 'plain'] as const) {
-  for (const c of cases.cases) {
-    test(`${c.id} (${attention} attention): the imported ${c.model} reproduces diffusers' image`, async () => {
-      const imported = await importCheckpoint(join(REFERENCE, c.model), {
-        destinationRoot: library, name: `${c.id}-${attention}`, tokenizerDir: TOKENIZER, attention,
+// SD 1.x (single_file: diffusers' own images) and SD 2.x (single_file_sd2: a tiny OpenCLIP/v-prediction checkpoint
+// and the images the original code makes from it: open_clip's text tower run to the penultimate layer as
+// FrozenOpenCLIPEmbedder does, diffusers' single-file conversion and schedulers; its README says how). Both use
+// single_file's vocabulary; the SD 2.x import pads with "!".
+const SD2_REFERENCE = fileURLToPath(new URL('../reference/single_file_sd2/', import.meta.url));
+const sd2Cases = JSON.parse(readFileSync(join(SD2_REFERENCE, 'cases.json'), 'utf8')) as typeof cases;
+const references = [
+  { dir: REFERENCE, family: 'SD 1.x', cases },
+  { dir: SD2_REFERENCE, family: 'SD 2.x', cases: sd2Cases },
+];
+for (const { dir, family, cases: set } of references) {
+  for (const attention of ['fused', 'plain'] as const) {
+    for (const c of set.cases) {
+      test(`${c.id} (${attention} attention): the imported ${family} ${c.model} reproduces the reference image`, async () => {
+        const imported = await importCheckpoint(join(dir, c.model), {
+          destinationRoot: library, name: `${c.id}-${attention}`, tokenizerDir: TOKENIZER, attention,
+        });
+        assert.equal(imported.family, family);
+        const model = await loadModel(await inspectModelFolder(imported.folder), 'cpu');
+        loaded.push(model);
+        const [image] = await generate(model, validateParams(referenceCaseParams(c), model));
+        const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(dir, c.expected));
+        if (process.env.EASEL_PRINT) console.log(c.id, attention, mean, max);
+        assert.ok(mean <= set.tolerance.mean && max <= set.tolerance.max, `${c.id}: mean |Δ| ${mean.toFixed(4)}, max ${max} levels`);
       });
-      const model = await loadModel(await inspectModelFolder(imported.folder), 'cpu');
-      loaded.push(model);
-      const params = validateParams(referenceCaseParams(c), model);
-      const [image] = await generate(model, params);
-      const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(REFERENCE, c.expected));
-      if (process.env.EASEL_PRINT) console.log(c.id, attention, mean, max);
-      assert.ok(mean <= cases.tolerance.mean && max <= cases.tolerance.max, `${c.id}: mean |Δ| ${mean.toFixed(4)}, max ${max} levels`);
-    });
+    }
   }
 }
 
@@ -75,28 +87,6 @@ test('an fp16 import has float16 text-encoder and UNet graphs for GPU providers 
   const fp32 = await importCheckpoint(join(REFERENCE, 'sd15-tiny-public-fp32.safetensors'), { ...options, name: 'full' });
   assert.deepEqual((await inspectModelFolder(fp32.folder)).imported?.float16Graphs, {}, 'an fp32 checkpoint runs float32 everywhere');
 });
-
-// SD 2.x: a tiny OpenCLIP/v-prediction checkpoint and the images the original code makes from it (open_clip's text
-// tower run to the penultimate layer as FrozenOpenCLIPEmbedder does, diffusers' single-file conversion and
-// schedulers; test/reference/single_file_sd2/README.md). Its vocabulary is single_file's; the import pads with "!".
-const SD2_REFERENCE = fileURLToPath(new URL('../reference/single_file_sd2/', import.meta.url));
-const sd2Cases = JSON.parse(readFileSync(join(SD2_REFERENCE, 'cases.json'), 'utf8')) as typeof cases;
-for (const attention of ['fused', 'plain'] as const) {
-  for (const c of sd2Cases.cases) {
-    test(`${c.id} (${attention} attention): the imported SD 2.x ${c.model} reproduces the reference image`, async () => {
-      const imported = await importCheckpoint(join(SD2_REFERENCE, c.model), {
-        destinationRoot: library, name: `${c.id}-${attention}`, tokenizerDir: TOKENIZER, attention,
-      });
-      assert.equal(imported.family, 'SD 2.x');
-      const model = await loadModel(await inspectModelFolder(imported.folder), 'cpu');
-      loaded.push(model);
-      const [image] = await generate(model, validateParams(referenceCaseParams(c), model));
-      const { mean, max } = await compareWithPng(image.rgb, c.width, c.height, join(SD2_REFERENCE, c.expected));
-      if (process.env.EASEL_PRINT) console.log(c.id, attention, mean, max);
-      assert.ok(mean <= sd2Cases.tolerance.mean && max <= sd2Cases.tolerance.max, `${c.id}: mean |Δ| ${mean.toFixed(4)}, max ${max} levels`);
-    });
-  }
-}
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 function easel(env: Record<string, string>, ...args: string[]) {
