@@ -7,7 +7,7 @@ import { readComfyGraph } from './readers/comfyuiReader.ts';
 import { readEaselChunk } from './readers/easelReader.ts';
 import { readFooocus, readInvokeAi, readNovelAi } from './readers/otherTools.ts';
 import { DEFAULT_TEXT_LIMITS, decodeTextChunks, textChunkReadOptions, type TextEntry } from './textChunks.ts';
-import { EASEL_KEYWORD } from './keywords.ts';
+import { EASEL_KEYWORD, INFOTEXT_KEYWORD } from './keywords.ts';
 
 export interface ImageMetadata extends MetadataReadResult {
   /** Every text chunk found, as written. */
@@ -24,6 +24,11 @@ export const MAX_METADATA_FILE_BYTES = 256 * 1024 * 1024;
  */
 export function readImageMetadata(bytes: Uint8Array): ImageMetadata {
   return metadataFromChunks(readChunks(bytes, textChunkReadOptions()));
+}
+
+/** The `parameters` chunk's text exactly as it was written (the A1111 infotext), unparsed; undefined when there is none. */
+export function infotextChunkText(metadata: Pick<ImageMetadata, 'chunks'>): string | undefined {
+  return metadata.chunks.find((entry) => entry.keyword === INFOTEXT_KEYWORD)?.text;
 }
 
 function metadataFromChunks(chunks: PngChunk[]): ImageMetadata {
@@ -54,10 +59,10 @@ function metadataFromChunks(chunks: PngChunk[]): ImageMetadata {
     if (read && Object.keys(read.parameters).length > 0) return result('easel', read);
     problems.push(...(read?.problems ?? []));
   }
-  const parametersText = text('parameters');
+  const parametersText = text(INFOTEXT_KEYWORD);
   if (parametersText !== undefined) {
     if (text('fooocus_scheme') === 'fooocus' || parametersText.trimStart().startsWith('{')) {
-      const read = attempt('parameters', () => readFooocus(parametersText));
+      const read = attempt(INFOTEXT_KEYWORD, () => readFooocus(parametersText));
       if (read) return result('fooocus', read);
     }
     return result('a1111', parseInfotext(parametersText));

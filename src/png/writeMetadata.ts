@@ -5,7 +5,7 @@ import type { EaselRecord } from './imageParameters.ts';
 import { formatInfotext } from './infotext.ts';
 import { internationalTextChunk, textChunk } from './textChunks.ts';
 
-import { EASEL_KEYWORD, EASEL_SCHEMA, TRAINED_ALGORITHMIC_MEDIA, XMP_KEYWORD } from './keywords.ts';
+import { EASEL_KEYWORD, EASEL_SCHEMA, INFOTEXT_KEYWORD, TRAINED_ALGORITHMIC_MEDIA, XMP_KEYWORD } from './keywords.ts';
 
 export * from './keywords.ts';
 
@@ -46,10 +46,21 @@ export interface MetadataOptions {
   extraInfotext?: Record<string, string>;
 }
 
-/** The text chunks every Easel image carries: A1111 `parameters`, our `easel` JSON, XMP, `Software`. */
-export function metadataChunks(record: EaselRecord, options: MetadataOptions = {}): Uint8Array[] {
+/**
+ * The A1111 infotext an Easel image carries in its `parameters` chunk, with our `Version` and the extra pairs (the
+ * safety flag). Built once, where the PNG is written; "Copy parameters" copies this text, never a rebuilt one.
+ */
+export function imageInfotext(record: EaselRecord, options: MetadataOptions = {}): string {
+  return formatInfotext({ ...record, version: `Easel ${record.appVersion}` }, options.extraInfotext);
+}
+
+/**
+ * The text chunks every Easel image carries: A1111 `parameters` (`infotext`, built from the record unless the
+ * caller built it already), our `easel` JSON, XMP, `Software`.
+ */
+export function metadataChunks(record: EaselRecord, options: MetadataOptions = {}, infotext = imageInfotext(record, options)): Uint8Array[] {
   const chunks = [
-    textChunk('parameters', formatInfotext({ ...record, version: `Easel ${record.appVersion}` }, options.extraInfotext)),
+    textChunk(INFOTEXT_KEYWORD, infotext),
     internationalTextChunk(EASEL_KEYWORD, easelRecordText(record)),
   ];
   if (options.provenance !== false) chunks.push(internationalTextChunk(XMP_KEYWORD, xmpPacket(record.prompt)));
@@ -57,8 +68,8 @@ export function metadataChunks(record: EaselRecord, options: MetadataOptions = {
   return chunks;
 }
 
-/** Encodes 8-bit RGB as PNG (sharp) and adds the metadata chunks before the image data. */
-export async function encodePng(rgb: Uint8Array, width: number, height: number, record: EaselRecord, options: MetadataOptions = {}): Promise<Uint8Array> {
+/** Encodes 8-bit RGB as PNG (sharp) and adds the metadata chunks (see metadataChunks) before the image data. */
+export async function encodePng(rgb: Uint8Array, width: number, height: number, record: EaselRecord, options: MetadataOptions = {}, infotext?: string): Promise<Uint8Array> {
   const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 6 }).toBuffer();
-  return insertBeforeImageData(new Uint8Array(png.buffer, png.byteOffset, png.byteLength), metadataChunks(record, options));
+  return insertBeforeImageData(new Uint8Array(png.buffer, png.byteOffset, png.byteLength), metadataChunks(record, options, infotext));
 }

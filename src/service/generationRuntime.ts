@@ -12,7 +12,7 @@ import { findLoraFile, loraShortHash, openLoraFile } from '../engine/lora/loraFi
 import { applyLoras, type AppliedLora } from '../engine/lora/loraSessions.ts';
 import { parseExtraNetworks } from '../engine/promptSyntax.ts';
 import { formatLoraHashes } from '../png/loraHashes.ts';
-import { encodePng } from '../png/writeMetadata.ts';
+import { encodePng, imageInfotext } from '../png/writeMetadata.ts';
 import type { EaselRecord } from '../png/imageParameters.ts';
 import { blurImage, loadSafetyChecker, type SafetyChecker } from '../engine/safetyChecker.ts';
 import { EASEL_VERSION } from '../version.ts';
@@ -212,16 +212,18 @@ export class GenerationRuntime {
           }
           const metadata = { provenance: request.provenance !== false, extraInfotext: flagged ? { 'Safety checker': 'flagged' } : undefined };
           const shownRgb = safety.action === 'blurred' ? await blurImage(image.rgb, image.width, image.height) : image.rgb;
-          const png = await encodePng(shownRgb, image.width, image.height, { ...record, safety }, metadata);
+          // Built once, here where the PNGs are written: both PNGs carry it, and the host copies it as it is.
+          const parameters = imageInfotext({ ...record, safety }, metadata);
+          const png = await encodePng(shownRgb, image.width, image.height, { ...record, safety }, metadata, parameters);
           const original = safety.action === 'blurred'
-            ? await encodePng(image.rgb, image.width, image.height, { ...record, safety: { ...safety, action: 'none' } }, metadata)
+            ? await encodePng(image.rgb, image.width, image.height, { ...record, safety: { ...safety, action: 'none' } }, metadata, parameters)
             : undefined;
           const buffer = ownBuffer(png);
           const originalBuffer = original ? ownBuffer(original) : undefined;
           const { totalMs, unetMs, decodeMs, overheadPerStepMs, steps } = image.timing;
           this.post({
             type: 'image', jobId, index: image.index, seed: image.seed.toString(), width: image.width, height: image.height, png: buffer,
-            originalPng: originalBuffer, safety, modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps },
+            originalPng: originalBuffer, safety, modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps }, parameters,
           }, originalBuffer ? [buffer, originalBuffer] : [buffer]);
           images++;
           nextImage = image.index + 1;

@@ -17,6 +17,8 @@ export interface GeneratedFile {
   safety: SafetyDecision;
   modelHash?: string;
   timing: ImageTiming;
+  /** The A1111 infotext in the PNG's `parameters` chunk, exactly as the worker wrote it. */
+  parameters: string;
 }
 
 export interface JobResult {
@@ -314,6 +316,7 @@ export class GenerationService {
         const file: GeneratedFile = {
           index: message.index, seed: message.seed, width: message.width, height: message.height, png: new Uint8Array(message.png),
           originalPng: message.originalPng ? new Uint8Array(message.originalPng) : undefined, safety: message.safety, modelHash: message.modelHash, timing: message.timing,
+          parameters: message.parameters,
         };
         job.images.push(file);
         job.emit('image', file);

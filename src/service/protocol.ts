@@ -5,13 +5,18 @@
  */
 import type { LoadingComponent } from '../engine/modelFolder.ts';
 import { ERROR_CODES } from '../shared/errors.ts';
-import { SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
+import { LIMITS, SETTING_CHECKS, seedText, settingsProblems } from '../shared/generationSettings.ts';
 import { CONCRETE_PROVIDERS, EXECUTION_PROVIDERS, providerProbe, SAFETY_CHECKER_MODES } from '../shared/names.ts';
 import {
   boolean, bytes, finite, integer, isRecord, listOf, literal, oneOf, optional, parseMessage, shaped, text, type Check, type Infer, type InferMessage,
 } from '../shared/schema.ts';
 
 const MAX_MESSAGE_TEXT = 20_000;
+/**
+ * The A1111 infotext of one image: the prompt and negative prompt, the `Lora hashes` the prompt's tags name (under
+ * twice the tags' length once hashed, quoted and escaped), the model folder's name and a line of short pairs.
+ */
+const MAX_INFOTEXT = 4 * LIMITS.promptLength.max + MAX_MESSAGE_TEXT;
 const id: Check<string> = (value): value is string => typeof value === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(value);
 const strings = listOf(text(2000));
 const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder', 'safety_checker', 'tiny_decoder'] as const satisfies readonly LoadingComponent[];
@@ -101,6 +106,8 @@ const WORKER_SHAPES = {
   image: {
     type: literal('image'), jobId: id, index: integer(), seed: seedText,
     width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: safetyDecision, modelHash: optional(text(64)), timing: imageTiming,
+    /** The A1111 infotext written into `png`'s (and `originalPng`'s) `parameters` chunk, exactly: what "Copy parameters" copies. */
+    parameters: text(MAX_INFOTEXT),
   },
   withheld: { type: literal('withheld'), jobId: id, index: integer(), seed: seedText, reason: text(2000) },
   done: { type: literal('done'), jobId: id, totalMs: finite(0), peakRssMb: finite(0), images: integer() },

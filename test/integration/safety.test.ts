@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { infotextChunkText, readImageMetadata } from '../../src/png/readMetadata.ts';
 import type { GenerationService } from '../../src/service/generationService.ts';
 import type { GenerationRequest } from '../../src/service/protocol.ts';
 import { fixtureModels, temporaryFolder } from '../helpers/fixtures.ts';
@@ -45,6 +45,9 @@ test('blur: a flagged image is blurred, the flag is recorded, the original is he
   const off = (await service.generate(request({ safetyChecker: 'off' })).result).images[0];
   assert.deepEqual(await pixels(image.originalPng!), await pixels(off.png), 'the held-back original is the unblurred image');
   assert.match(readImageMetadata(image.png).chunks.find((entry) => entry.keyword === 'parameters')!.text, /Safety checker: flagged/);
+  // "Copy parameters" copies the text both files carry, the safety flag included.
+  assert.match(image.parameters, /, Safety checker: flagged, Version: Easel /);
+  for (const png of [image.png, image.originalPng!]) assert.equal(infotextChunkText(readImageMetadata(png)), image.parameters);
 });
 
 test('block: a flagged image is withheld and nothing is produced', async () => {

@@ -1,7 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenerationService } from '../../src/service/generationService.ts';
-import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { basename, join } from 'node:path';
+import { modelHash } from '../../src/engine/modelHash.ts';
+import { infotextChunkText, readImageMetadata } from '../../src/png/readMetadata.ts';
+import { EASEL_VERSION } from '../../src/version.ts';
 import { GenerationRuntime } from '../../src/service/generationRuntime.ts';
 import type { GenerationRequest, WorkerMessage } from '../../src/service/protocol.ts';
 import { LIMITS } from '../../src/shared/generationSettings.ts';
@@ -53,6 +56,27 @@ test('events arrive in order with sane values, and the PNG carries its parameter
   assert.equal(metadata.parameters.seed, '8');
   assert.equal(metadata.parameters.batchIndex, 1);
   assert.match(metadata.parameters.modelHash ?? '', /^[0-9a-f]{10}$/);
+});
+
+test('each image comes back with the infotext written into its PNG, byte for byte, naming the model that ran and Easel\'s version', async () => {
+  const generation = service();
+  // Two models one after the other in one service, one prompt in Latin-1 (a tEXt chunk) and one beyond it (iTXt).
+  const runs = [
+    { modelDir: models.demo, prompt: 'a red circle, on a sky: café', chunkType: 'tEXt' },
+    { modelDir: models.heavy, prompt: 'a red circle on a sky 画像', chunkType: 'iTXt', steps: 2, width: 64, height: 64 },
+  ];
+  for (const { chunkType, ...overrides } of runs) {
+    const [image] = (await generation.generate(demo({ negativePrompt: 'blurry', ...overrides })).result).images;
+    const metadata = readImageMetadata(image.png);
+    const chunk = metadata.chunks.find((entry) => entry.keyword === 'parameters')!;
+    assert.equal(chunk.chunkType, chunkType);
+    assert.equal(infotextChunkText(metadata), chunk.text);
+    assert.deepEqual(Buffer.from(image.parameters, 'utf8'), Buffer.from(chunk.text, 'utf8'), 'the returned text is the chunk\'s');
+    const hash = (await modelHash(join(overrides.modelDir, 'unet', 'model.onnx'))).slice(0, 10);
+    assert.ok(image.parameters.startsWith(`${overrides.prompt}\nNegative prompt: blurry\n`));
+    assert.ok(image.parameters.includes(`, Model hash: ${hash}, Model: ${basename(overrides.modelDir)},`), image.parameters);
+    assert.ok(image.parameters.endsWith(`, Version: Easel ${EASEL_VERSION}`), image.parameters);
+  }
 });
 
 test('a random seed is chosen by the host before the job starts: the request the worker runs and every image carry it', async () => {

@@ -4,6 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PANEL_SETTINGS, GALLERY_LIMIT, parseHostToWebviewMessage, parseWebviewMessage } from '../../../src/protocol/panelMessages.ts';
 import { parseHostMessage, parseWorkerMessage } from '../../../src/service/protocol.ts';
+import { formatLoraHashes } from '../../../src/png/loraHashes.ts';
+import { imageInfotext } from '../../../src/png/writeMetadata.ts';
+import { LIMITS } from '../../../src/shared/generationSettings.ts';
 
 const settings = { ...DEFAULT_PANEL_SETTINGS, prompt: 'a fox' };
 
@@ -60,7 +63,24 @@ test('host ↔ worker messages: generate requests and worker events are validate
   assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job 1; rm', request }), /Rejected malformed host "generate"/);
   assert.throws(() => parseHostMessage({ type: 'generate', jobId: 'job1', request: { ...request, provider: 'tpu' } }), /Rejected malformed/);
   assert.throws(() => parseWorkerMessage({ type: 'step', jobId: 'job1', imageIndex: 0, step: 1, total: 0, timestep: 1, elapsedMs: 1, itPerSec: 1, etaMs: 0 }), /Rejected malformed worker "step"/);
-  assert.throws(() => parseWorkerMessage({ type: 'image', jobId: 'job1', index: 0, seed: '1', width: 8, height: 8, png: new Uint8Array(4), safety: { checker: 'off', flagged: false, action: 'none' }, timing: { totalMs: 1, unetMs: 1, decodeMs: 1, overheadPerStepMs: 1, steps: 1 } }), /Rejected malformed worker "image"/, 'a typed array is not the ArrayBuffer the protocol transfers');
+  assert.throws(() => parseWorkerMessage({ ...IMAGE, png: new Uint8Array(4) }), /Rejected malformed worker "image"/, 'a typed array is not the ArrayBuffer the protocol transfers');
+});
+
+const IMAGE = {
+  type: 'image', jobId: 'job1', index: 0, seed: '1', width: 8, height: 8, png: new ArrayBuffer(4), safety: { checker: 'off', flagged: false, action: 'none' },
+  timing: { totalMs: 1, unetMs: 1, decodeMs: 1, overheadPerStepMs: 1, steps: 1 }, parameters: 'a fox\nSteps: 20, Version: Easel 0.1.0',
+};
+
+test('an image message carries the infotext its PNG holds: required, kept as sent, bounded above the longest a request can make', () => {
+  assert.equal((parseWorkerMessage(IMAGE) as typeof IMAGE).parameters, IMAGE.parameters);
+  assert.throws(() => parseWorkerMessage({ ...IMAGE, parameters: undefined }), /Rejected malformed worker "image"/);
+  // The longest: prompts at the limit, the prompt all LoRA tags whose hashes are quoted and escaped, a long model name.
+  const prompt = '<lora:":1>'.repeat(LIMITS.promptLength.max / 10);
+  const loraHashes = formatLoraHashes(Array.from({ length: LIMITS.promptLength.max / 10 }, () => ({ name: '"', hash: '0123456789ab' })));
+  const record = { steps: 150, sampler: 'DPM++ 2M', schedule: 'Karras', cfgScale: 30, seed: '18446744073709551615', width: 8192, height: 8192, rng: 'cpu', batchIndex: 0, modelHash: '0123456789', appVersion: '0.1.0' } as const;
+  const longest = imageInfotext({ ...record, prompt, negativePrompt: '"'.repeat(LIMITS.promptLength.max), loraHashes, modelName: 'm'.repeat(255) }, { extraInfotext: { 'Safety checker': 'flagged' } });
+  assert.equal((parseWorkerMessage({ ...IMAGE, parameters: longest }) as typeof IMAGE).parameters, longest);
+  assert.throws(() => parseWorkerMessage({ ...IMAGE, parameters: 'x'.repeat(10 * LIMITS.promptLength.max) }), /Rejected malformed worker "image"/);
 });
 
 test('panel messages for recommended settings, the field at fault and missing gallery files are validated', () => {
