@@ -4,6 +4,7 @@ import { isEaselError } from '../shared/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { readImageMetadataInWorker } from '../png/metadataInWorker.ts';
+import { infotextChunkText } from '../png/readMetadata.ts';
 import { resolveOutputFolder } from '../png/outputPath.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
@@ -116,7 +117,8 @@ export function activate(context: vscode.ExtensionContext): void {
         return;
       }
       const uri = vscode.Uri.file(record.path);
-      const needsFile = message.action === 'open' || message.action === 'reveal' || message.action === 'copyMarkdown';
+      // A record saved before images carried their infotext copies the PNG's own `parameters` chunk.
+      const needsFile = message.action === 'open' || message.action === 'reveal' || message.action === 'copyMarkdown' || (message.action === 'copyParameters' && record.infotext === undefined);
       if (needsFile && !(await vscode.workspace.fs.stat(uri).then(() => true, () => false))) {
         panel.post({ type: 'imagesMissing', imageIds: [message.imageId] });
         void vscode.window.showWarningMessage(`Easel: ${record.relativePath} was deleted or moved.`);
@@ -132,10 +134,20 @@ export function activate(context: vscode.ExtensionContext): void {
         case 'copyMarkdown':
           await copyMarkdownLink({ path: record.path, prompt: record.settings.prompt }, controller.workspaceFolder(uri));
           break;
-        case 'copyParameters':
-          await vscode.env.clipboard.writeText(record.parameters);
+        case 'copyParameters': {
+          const infotext = record.infotext ?? await readImageMetadataInWorker(record.path, metadataWorkerPath).then(infotextChunkText, (error: Error) => {
+            void vscode.window.showErrorMessage(`Easel cannot read ${record.relativePath}: ${error.message}`);
+            return null;
+          });
+          if (infotext === null) break;
+          if (infotext === undefined) {
+            void vscode.window.showWarningMessage(`Easel: ${record.relativePath} has no "parameters" chunk to copy.`);
+            break;
+          }
+          await vscode.env.clipboard.writeText(infotext);
           void vscode.window.setStatusBarMessage('Easel: parameters copied', 3000);
           break;
+        }
         case 'reuseSeed':
           break;
         case 'regenerate':

@@ -2,7 +2,6 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import { isEaselError, type EaselError } from '../shared/errors.ts';
-import { formatInfotext } from '../png/infotext.ts';
 import { writeImageIntoWorkspace } from '../png/outputPath.ts';
 import { isFormField, panelSettingsProblemInput, type FormField, type GalleryItem, type PanelSettings, type ProgressView } from '../protocol/panelMessages.ts';
 import { settingsProblems } from '../shared/generationSettings.ts';
@@ -35,7 +34,12 @@ interface ImageRecord {
   relativePath: string;
   settings: PanelSettings;
   seed: string;
-  parameters: string;
+  /**
+   * The A1111 infotext the worker wrote into the PNG, exactly: what "Copy parameters" copies. Records saved by
+   * earlier versions lack it (their `parameters` was rebuilt here, without `Version` or the safety flag, and is
+   * not used): for them the PNG's own `parameters` chunk is read.
+   */
+  infotext?: string;
 }
 
 const GALLERY_KEY = 'easel.gallery';
@@ -284,8 +288,7 @@ export class GenerationController implements vscode.Disposable {
     }, file.png);
     const relativePath = linkPath(folder.uri.fsPath, path);
     const id = `img-${this.nextImage++}`;
-    const parameters = formatInfotext({ ...settings, seed: file.seed, modelHash: file.modelHash, modelName: basename(config.model) });
-    await this.remember(id, { path, relativePath, settings, seed: file.seed, parameters });
+    await this.remember(id, { path, relativePath, settings, seed: file.seed, infotext: file.parameters });
     if (file.originalPng) this.heldOriginals.set(id, { file: { ...file, png: file.originalPng, originalPng: undefined }, settings, folder });
     this.log.info(`Wrote ${relativePath} (seed ${file.seed}, ${(file.timing.totalMs / 1000).toFixed(1)} s).`);
     const item: GalleryItem = {
