@@ -4,7 +4,6 @@ import { isEaselError } from '../shared/errors.ts';
 import { modelHash } from '../engine/modelHash.ts';
 import { inspectModelFolder } from '../engine/modelFolder.ts';
 import { readImageMetadataInWorker } from '../png/metadataInWorker.ts';
-import { infotextChunkText } from '../png/readMetadata.ts';
 import { resolveOutputFolder } from '../png/outputPath.ts';
 import type { PanelSettings } from '../protocol/panelMessages.ts';
 import { GenerationService } from '../service/generationService.ts';
@@ -13,6 +12,7 @@ import { imageReference, linkPath } from '../text/imageReference.ts';
 import { copyMarkdownLink } from './markdownLink.ts';
 import { modelsDir, readConfiguration } from './configuration.ts';
 import { GenerationController, type JobObserver } from './generationController.ts';
+import { recordInfotext } from './imageRecord.ts';
 import { formatInfotext } from '../png/infotext.ts';
 import { randomSeed } from '../shared/generationSettings.ts';
 import { readEditableImage, restoreEdit } from './editImage.ts';
@@ -135,7 +135,7 @@ export function activate(context: vscode.ExtensionContext): void {
           await copyMarkdownLink({ path: record.path, prompt: record.settings.prompt }, controller.workspaceFolder(uri));
           break;
         case 'copyParameters': {
-          const infotext = record.infotext ?? await readImageMetadataInWorker(record.path, metadataWorkerPath).then(infotextChunkText, (error: Error) => {
+          const infotext = await recordInfotext(record, (path) => readImageMetadataInWorker(path, metadataWorkerPath)).catch((error: Error) => {
             void vscode.window.showErrorMessage(`Easel cannot read ${record.relativePath}: ${error.message}`);
             return null;
           });

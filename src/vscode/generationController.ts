@@ -12,6 +12,7 @@ import { findTinyDecoder } from '../models/library.ts';
 import { checkPrompt } from '../safety/promptFilter.ts';
 import { JobNotification, type JobNotice } from './jobNotification.ts';
 import { linkPath } from '../text/imageReference.ts';
+import type { ImageRecord } from './imageRecord.ts';
 
 /** Where a job's events go: the panel that started it (or shows it), or nowhere (see JobNotice). */
 export interface JobObserver {
@@ -27,19 +28,6 @@ export interface SavedImage {
   uri: vscode.Uri;
   settings: PanelSettings;
   seed: string;
-}
-
-interface ImageRecord {
-  path: string;
-  relativePath: string;
-  settings: PanelSettings;
-  seed: string;
-  /**
-   * The A1111 infotext the worker wrote into the PNG, exactly: what "Copy parameters" copies. Records saved by
-   * earlier versions lack it (their `parameters` was rebuilt here, without `Version` or the safety flag, and is
-   * not used): for them the PNG's own `parameters` chunk is read.
-   */
-  infotext?: string;
 }
 
 const GALLERY_KEY = 'easel.gallery';
