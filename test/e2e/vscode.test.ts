@@ -5,7 +5,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync,
 import { basename, dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
-import { readImageMetadata } from '../../src/png/readMetadata.ts';
+import { infotextChunkText, readImageMetadata } from '../../src/png/readMetadata.ts';
 import { GALLERY_LIMIT } from '../../src/protocol/panelMessages.ts';
 import { FIXTURE_VARIANTS, generateFixtureModel } from '../fixtures/generate.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
@@ -386,7 +386,7 @@ async function showTab(title: string | RegExp): Promise<void> {
   await page.locator('.tabs-container .tab', { hasText: title }).first().click();
 }
 
-test('gallery "Copy Markdown link" → pasted into docs/notes/page.md → the link reaches the image from that folder and the preview shows it', { skip, timeout: 240_000 }, flow('7-copy-markdown-link', async () => {
+test('gallery "Copy parameters" → the PNG\'s own infotext; "Copy Markdown link" → pasted into docs/notes/page.md → the link reaches the image from that folder and the preview shows it', { skip, timeout: 240_000 }, flow('7-copy-markdown-link', async () => {
   await runCommand('View: Close All Editors');
   await openFile('page.md');
   await page.locator('.monaco-editor .view-lines', { hasText: '# Notes' }).first().waitFor({ timeout: 30_000 });
@@ -402,6 +402,13 @@ test('gallery "Copy Markdown link" → pasted into docs/notes/page.md → the li
   const added = await waitFor('the PNG to link to', () => pngsIn(join(workspace, OUTPUT)).find((name) => !before.includes(name)), 120_000);
   const card = panel().locator('.card', { hasText: added }).first();
   await card.waitFor({ timeout: 30_000 });
+  // "Copy parameters" copies the infotext the worker wrote into this PNG, byte for byte: Version and the model that ran.
+  await page.evaluate(() => navigator.clipboard.writeText(''));
+  await card.locator('[aria-label="Copy parameters"]').first().click();
+  await page.locator('.statusbar', { hasText: 'parameters copied' }).waitFor({ timeout: 30_000 });
+  const parameters = await page.evaluate(() => navigator.clipboard.readText());
+  assert.equal(parameters, infotextChunkText(readImageMetadata(readFileSync(join(workspace, OUTPUT, added)))));
+  assert.match(parameters, /^a red circle on a blue sky\nSteps: 6, .*, Seed: 1234, .*, Model hash: [0-9a-f]{10}, Model: heavy, .*, Version: Easel \d/);
   await page.evaluate(() => navigator.clipboard.writeText(''));
   // The panel has focus; page.md is the visible Markdown editor beside it.
   await card.locator('[aria-label="Copy Markdown link"]').first().click();
