@@ -223,7 +223,7 @@ export class GenerationRuntime {
           const { totalMs, unetMs, decodeMs, overheadPerStepMs, steps } = image.timing;
           this.post({
             type: 'image', jobId, index: image.index, seed: image.seed.toString(), width: image.width, height: image.height, png: buffer,
-            originalPng: originalBuffer, safety, modelHash: hash, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps }, parameters,
+            originalPng: originalBuffer, safety, timing: { totalMs, unetMs, decodeMs, overheadPerStepMs, steps }, parameters,
           }, originalBuffer ? [buffer, originalBuffer] : [buffer]);
           images++;
           nextImage = image.index + 1;

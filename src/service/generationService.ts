@@ -15,7 +15,6 @@ export interface GeneratedFile {
   /** The unblurred image when the safety checker flagged it; written only if the user asks. */
   originalPng?: Uint8Array;
   safety: SafetyDecision;
-  modelHash?: string;
   timing: ImageTiming;
   /** The A1111 infotext in the PNG's `parameters` chunk, exactly as the worker wrote it. */
   parameters: string;
@@ -315,7 +314,7 @@ export class GenerationService {
       case 'image': {
         const file: GeneratedFile = {
           index: message.index, seed: message.seed, width: message.width, height: message.height, png: new Uint8Array(message.png),
-          originalPng: message.originalPng ? new Uint8Array(message.originalPng) : undefined, safety: message.safety, modelHash: message.modelHash, timing: message.timing,
+          originalPng: message.originalPng ? new Uint8Array(message.originalPng) : undefined, safety: message.safety, timing: message.timing,
           parameters: message.parameters,
         };
         job.images.push(file);

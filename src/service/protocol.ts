@@ -105,7 +105,7 @@ const WORKER_SHAPES = {
   preview: { type: literal('preview'), jobId: id, step: integer(), width: integer(1, 4096), height: integer(1, 4096), rgba: bytes },
   image: {
     type: literal('image'), jobId: id, index: integer(), seed: seedText,
-    width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: safetyDecision, modelHash: optional(text(64)), timing: imageTiming,
+    width: integer(8, 8192), height: integer(8, 8192), png: bytes, originalPng: optional(bytes), safety: safetyDecision, timing: imageTiming,
     /** The A1111 infotext written into `png`'s (and `originalPng`'s) `parameters` chunk, exactly: what "Copy parameters" copies. */
     parameters: text(MAX_INFOTEXT),
   },
