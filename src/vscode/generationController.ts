@@ -23,6 +23,14 @@ export interface JobObserver {
   finished(outcome: 'done' | 'cancelled' | 'error', message: string, field?: FormField): void;
 }
 
+/** The output folder, file-name template and model name of one job, read once when it starts. */
+interface OutputTarget {
+  folder: vscode.WorkspaceFolder;
+  outputFolder: string;
+  fileNameTemplate: string;
+  modelName: string;
+}
+
 export interface SavedImage {
   item: GalleryItem;
   uri: vscode.Uri;
@@ -42,7 +50,7 @@ export class GenerationController implements vscode.Disposable {
   private nextImage: number;
   private readonly statusItem: vscode.StatusBarItem;
   /** Unblurred originals of flagged images, kept in memory only until the user reveals one. */
-  private readonly heldOriginals = new Map<string, { file: GeneratedFile; settings: PanelSettings; folder: vscode.WorkspaceFolder }>();
+  private readonly heldOriginals = new Map<string, { file: GeneratedFile; settings: PanelSettings; target: OutputTarget }>();
 
   constructor(
     private readonly context: vscode.ExtensionContext,
@@ -100,7 +108,7 @@ export class GenerationController implements vscode.Disposable {
     const choice = await vscode.window.showWarningMessage('The safety checker flagged this image. Write the unblurred original into the workspace?', { modal: true }, 'Write Original');
     if (choice !== 'Write Original') return undefined;
     this.heldOriginals.delete(imageId);
-    const saved = await this.save(held.file, held.settings, held.folder, '-original');
+    const saved = await this.save(held.file, held.settings, held.target, '-original');
     this.log.info(`Wrote the original of ${imageId} at the user's request: ${saved.item.relativePath}.`);
     return saved;
   }
@@ -165,6 +173,8 @@ export class GenerationController implements vscode.Disposable {
       });
       return [];
     }
+    // Where and under which names this job's images go, fixed when it starts: a setting changed mid-run applies to the next job.
+    const target: OutputTarget = { folder, outputFolder: config.outputFolder, fileNameTemplate: config.fileNameTemplate, modelName: basename(config.model) };
     const request: GenerationRequest = {
       modelDir: config.model,
       provider: config.provider,
@@ -229,7 +239,7 @@ export class GenerationController implements vscode.Disposable {
       progress({ phase: 'saving', text: reason });
     });
     job.on('image', (file) => {
-      writes.push(this.save(file, settings, folder).then(
+      writes.push(this.save(file, settings, target).then(
         (image) => {
           saved.push(image);
           observer.image(image.item);
@@ -269,15 +279,15 @@ export class GenerationController implements vscode.Disposable {
     return saved;
   }
 
-  private async save(file: GeneratedFile, settings: PanelSettings, folder: vscode.WorkspaceFolder, suffix = ''): Promise<SavedImage> {
-    const config = readConfiguration();
-    const path = await writeImageIntoWorkspace(folder.uri.fsPath, config.outputFolder, `${config.fileNameTemplate}${suffix}`, {
-      date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: basename(config.model), index: file.index,
+  private async save(file: GeneratedFile, settings: PanelSettings, target: OutputTarget, suffix = ''): Promise<SavedImage> {
+    const { folder } = target;
+    const path = await writeImageIntoWorkspace(folder.uri.fsPath, target.outputFolder, `${target.fileNameTemplate}${suffix}`, {
+      date: new Date(), seed: file.seed, prompt: settings.prompt, sampler: settings.sampler, steps: settings.steps, model: target.modelName, index: file.index,
     }, file.png);
     const relativePath = linkPath(folder.uri.fsPath, path);
     const id = `img-${this.nextImage++}`;
     await this.remember(id, { path, relativePath, settings, seed: file.seed, infotext: file.parameters });
-    if (file.originalPng) this.heldOriginals.set(id, { file: { ...file, png: file.originalPng, originalPng: undefined }, settings, folder });
+    if (file.originalPng) this.heldOriginals.set(id, { file: { ...file, png: file.originalPng, originalPng: undefined }, settings, target });
     this.log.info(`Wrote ${relativePath} (seed ${file.seed}, ${(file.timing.totalMs / 1000).toFixed(1)} s).`);
     const item: GalleryItem = {
       id, fileName: basename(path), relativePath, seed: file.seed, width: file.width, height: file.height, prompt: settings.prompt,
