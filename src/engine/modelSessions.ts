@@ -10,6 +10,8 @@ import { loadTinyDecoder, type TinyDecoder } from './tinyDecoder.ts';
 import { ClipTokenizer } from './tokenizer.ts';
 
 export type FloatType = 'float32' | 'float16';
+/** The sessions `low` memory opens only while they are used. */
+export type OnDemandComponent = 'text_encoder' | 'vae_decoder';
 export type TimestepType = 'int64' | 'int32' | 'float32' | 'float16';
 export type TimestepShape = 'scalar' | 'one' | 'batch';
 
@@ -53,9 +55,11 @@ export interface LoadedModel {
   provider: ExecutionProvider;
   providerAttempts: ProviderAttempt[];
   tokenizer: ClipTokenizer;
-  textEncoder: ort.InferenceSession;
+  /** Absent while `low` memory has released it (see `openSession`). */
+  textEncoder?: ort.InferenceSession;
   unet: ort.InferenceSession;
-  vaeDecoder: ort.InferenceSession;
+  /** Absent while `low` memory has released it (see `openSession`). */
+  vaeDecoder?: ort.InferenceSession;
   /** TAESD, when one was asked for: the final decoder on request and always the live preview. */
   tinyDecoder?: TinyDecoder;
   /** On a GPU provider: keeps the per-job constant UNet inputs in device memory across steps. */
@@ -67,6 +71,16 @@ export interface LoadedModel {
   loraState?: Partial<Record<'unet' | 'text_encoder', string>>;
   /** Swaps in a new UNet or text-encoder session (LoRAs merged) and releases the one it replaces. */
   replaceSession(component: 'unet' | 'text_encoder', session: ort.InferenceSession): Promise<void>;
+  /** The text encoder's or VAE decoder's session: the open one, or opened again after `low` memory released it. */
+  openSession(component: OnDemandComponent): Promise<ort.InferenceSession>;
+  /**
+   * Under `low` memory, releases the component until it is next needed, so the text encoder is not held
+   * while the UNet samples and the VAE decoder only while it decodes. A text encoder with LoRAs merged
+   * stays (reopening it would mean merging again). `balanced` keeps every session.
+   */
+  afterUse(component: OnDemandComponent): Promise<void>;
+  /** The last prompt's UNet conditioning (host memory), reused while its key (prompt, negative prompt, emphasis, LoRAs) holds. */
+  conditioning?: { key: string; context: ort.Tensor };
   release(): Promise<void>;
 }
 
@@ -194,11 +208,14 @@ export async function loadModel(
     const first = await createSessionWithProvider((provider) => componentGraph(folder, 'unet', provider), choice, tuning, folder.imported?.weightsDirs.unet);
     opened.push(first.session);
     const provider = first.provider;
-    const open = async (component: ComponentName) => {
-      onComponent?.(component);
+    const create = async (component: ComponentName) => {
       const { session } = await createSessionWithProvider(componentGraph(folder, component, provider), provider, tuning, folder.imported?.weightsDirs[component]);
       opened.push(session);
       return session;
+    };
+    const open = (component: ComponentName) => {
+      onComponent?.(component);
+      return create(component);
     };
     // Independent sessions are created side by side: each creation is mostly one thread's work.
     const created = await Promise.allSettled([open('text_encoder'), open('vae_decoder')]);
@@ -206,6 +223,14 @@ export async function loadModel(
     if (failed) throw failed.reason;
     const [textEncoder, vaeDecoder] = created.map((result) => (result as PromiseFulfilledResult<ort.InferenceSession>).value);
     const signature = readSignature(folder, textEncoder, first.session, vaeDecoder);
+    const onDemand = tuning.memory === 'low';
+    const forget = async (session: ort.InferenceSession) => {
+      const index = opened.indexOf(session);
+      if (index >= 0) opened.splice(index, 1);
+      await session.release().catch(() => undefined);
+    };
+    // `low` memory opened the decoder only to read its signature: it comes back after sampling.
+    if (onDemand) await forget(vaeDecoder);
     let tinyDecoder: TinyDecoder | undefined;
     if (options.tinyDecoderDir) {
       onComponent?.('tiny_decoder');
@@ -222,16 +247,41 @@ export async function loadModel(
       });
       return encoder;
     };
+    const field = (component: OnDemandComponent): 'textEncoder' | 'vaeDecoder' => (component === 'text_encoder' ? 'textEncoder' : 'vaeDecoder');
+    const reopening = new Map<OnDemandComponent, Promise<ort.InferenceSession>>();
     const model: LoadedModel = {
-      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder, tinyDecoder, deviceUploads, signature, vaeEncoder, release,
+      folder, provider, providerAttempts: first.attempts, tokenizer, textEncoder, unet: first.session, vaeDecoder: onDemand ? undefined : vaeDecoder,
+      tinyDecoder, deviceUploads, signature, vaeEncoder, release,
       replaceSession: async (component, session) => {
         const old = component === 'unet' ? model.unet : model.textEncoder;
         if (component === 'unet') model.unet = session;
-        else model.textEncoder = session;
-        const index = opened.indexOf(old);
+        else {
+          model.textEncoder = session;
+          model.conditioning = undefined;
+        }
+        const index = old ? opened.indexOf(old) : -1;
         if (index >= 0) opened[index] = session;
         else opened.push(session);
-        await old.release().catch(() => undefined);
+        await old?.release().catch(() => undefined);
+      },
+      openSession: (component) => {
+        const current = model[field(component)];
+        if (current) return Promise.resolve(current);
+        let pending = reopening.get(component);
+        if (!pending) {
+          pending = create(component).then((session) => {
+            model[field(component)] = session;
+            return session;
+          }).finally(() => reopening.delete(component));
+          reopening.set(component, pending);
+        }
+        return pending;
+      },
+      afterUse: async (component) => {
+        const session = model[field(component)];
+        if (!onDemand || !session || (component === 'text_encoder' && model.loraState?.text_encoder)) return;
+        model[field(component)] = undefined;
+        await forget(session);
       },
     };
     return model;

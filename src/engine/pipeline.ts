@@ -116,12 +116,13 @@ async function encodePrompt(model: LoadedModel, text: string, emphasis: Emphasis
   const { chunks } = chunkPrompt(text, model.tokenizer, emphasis);
   const parts: Float32Array[] = [];
   let width = 0;
+  const textEncoder = await model.openSession('text_encoder');
   for (const chunk of chunks) {
     const { ids } = chunk;
     const input = model.signature.inputIdsType === 'int64'
       ? new ort.Tensor('int64', BigInt64Array.from(ids, (id) => BigInt(id)), [1, ids.length])
       : new ort.Tensor('int32', ids, [1, ids.length]);
-    const result = await runSession(model.textEncoder, { input_ids: input }, 'text_encoder');
+    const result = await runSession(textEncoder, { input_ids: input }, 'text_encoder');
     const output = result[model.signature.textOutput];
     const hidden = Float32Array.from(readFloats(output));
     width = output.dims[2];
@@ -131,6 +132,28 @@ async function encodePrompt(model: LoadedModel, text: string, emphasis: Emphasis
   const hidden = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
   parts.reduce((offset, part) => (hidden.set(part, offset), offset + part.length), 0);
   return { hidden, chunks: chunks.length, width };
+}
+
+/**
+ * What the conditioning depends on besides the model's weights: a warm run with the same prompt (a new
+ * seed, Generate again) reuses the last conditioning instead of running the text encoder again.
+ */
+export function conditioningKey(model: Pick<LoadedModel, 'loraState'>, params: Pick<GenerationParams, 'prompt' | 'negativePrompt' | 'emphasis'>, guided: boolean): string {
+  return JSON.stringify([parseExtraNetworks(params.prompt).text, guided ? params.negativePrompt : null, params.emphasis, model.loraState?.text_encoder ?? '']);
+}
+
+/** The conditioning of this request: the cached one when its key matches, else encoded (and cached). */
+async function conditioning(model: LoadedModel, params: GenerationParams, guided: boolean): Promise<ort.Tensor> {
+  const key = conditioningKey(model, params, guided);
+  if (model.conditioning?.key === key) return model.conditioning.context;
+  model.conditioning = undefined;
+  try {
+    const context = await encodeConditioning(model, params, guided);
+    model.conditioning = { key, context };
+    return context;
+  } finally {
+    await model.afterUse('text_encoder');
+  }
 }
 
 /** Prompt and negative prompt as the UNet's encoder_hidden_states: [negative; positive] when guided. */
@@ -183,7 +206,7 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
     : undefined;
   const guided = !hostGuidanceCond && params.cfgScale > 1;
   const textStart = performance.now();
-  const hostContext = await encodeConditioning(model, params, guided);
+  const hostContext = await conditioning(model, params, guided);
   // On a GPU provider the inputs that every step shares go to the device once (the previous job's are freed here).
   const device = model.deviceUploads;
   device?.discard();
@@ -200,7 +223,16 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
   const images: GeneratedImage[] = [];
 
   const firstImage = options.firstImage ?? 0;
-  for (let index = firstImage; index < params.batchCount; index++) {
+  try {
+    for (let index = firstImage; index < params.batchCount; index++) {
+      images.push(await generateOne(index));
+    }
+  } finally {
+    await model.afterUse('vae_decoder');
+  }
+  return images;
+
+  async function generateOne(index: number): Promise<GeneratedImage> {
     const imageStart = performance.now();
     const seed = params.seed + BigInt(index);
     const generator = createNoiseGenerator(seed, params.rng);
@@ -281,10 +313,9 @@ export async function generate(model: LoadedModel, params: GenerationParams, opt
         steps: total - start.beginIndex,
       },
     };
-    images.push(image);
     await options.onImage?.(image);
+    return image;
   }
-  return images;
 }
 
 /** How a job starts from an image: what was encoded once, and what each image's generator samples. */
@@ -386,8 +417,8 @@ function unetInput(scaled: Float32Array, conditioning: Float32Array | undefined,
 }
 
 async function decodeFull(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {
-  const { vaeDecoder, signature, folder } = model;
-  return runDecoder(vaeDecoder, 'latent_sample', signature.decoderInputType, 'sample', latents, folder.scalingFactor, latentHeight, latentWidth, 'VAE decoder');
+  const { signature, folder } = model;
+  return runDecoder(await model.openSession('vae_decoder'), 'latent_sample', signature.decoderInputType, 'sample', latents, folder.scalingFactor, latentHeight, latentWidth, 'VAE decoder');
 }
 
 async function decodeTiny(model: LoadedModel, latents: Float32Array, latentHeight: number, latentWidth: number): Promise<Uint8Array> {

@@ -10,7 +10,7 @@ import { DEFAULT_SCHEDULER_CONFIG } from '../../src/engine/samplers/schedulerCon
  */
 export async function analyticTarget(model: LoadedModel, prompt: string, latentHeight: number, latentWidth: number): Promise<Float32Array> {
   const { ids } = model.tokenizer.encode(prompt);
-  const text = await model.textEncoder.run({ input_ids: new ort.Tensor('int32', ids, [1, ids.length]) });
+  const text = await (await model.openSession('text_encoder')).run({ input_ids: new ort.Tensor('int32', ids, [1, ids.length]) });
   const hidden = text.last_hidden_state;
   const timestep = 500;
   // The fixture's scheduler_config.json holds every key, so its schedule needs no sampler's defaults.
