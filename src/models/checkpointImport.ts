@@ -102,8 +102,10 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
   try {
     const weights = {} as ImportRecord['weights'];
     for (const component of GRAPH_COMPONENTS) {
+      const graph = graphs[component];
+      if (!graph) continue;
       await mkdir(join(staging, component), { recursive: true });
-      const { model } = graphs[component].encode();
+      const { model } = graph.encode();
       graphBytes += model.length;
       await writeFile(join(staging, component, 'model.onnx'), model);
       const file = source.weightFiles[component];
@@ -120,7 +122,9 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
     }
     const { config } = source;
     await writeFile(join(staging, 'unet', 'config.json'), JSON.stringify({ sample_size: config.imageSize / 8, in_channels: config.unet.inChannels, cross_attention_dim: config.unet.contextDim }, null, 2));
-    await writeFile(join(staging, 'vae_decoder', 'config.json'), JSON.stringify({ scaling_factor: config.vae.scaleFactor, latent_channels: config.vae.zChannels }, null, 2));
+    await writeFile(join(staging, 'vae_decoder', 'config.json'), JSON.stringify(config.tinyVae
+      ? { _class_name: 'AutoencoderTiny', scaling_factor: config.tinyVae.scaleFactor, latent_channels: config.tinyVae.latentChannels }
+      : { scaling_factor: config.vae.scaleFactor, latent_channels: config.vae.zChannels }, null, 2));
     await writeFile(join(staging, 'text_encoder', 'config.json'), JSON.stringify({ hidden_size: config.text.width, num_hidden_layers: config.text.layers }, null, 2));
     await mkdir(join(staging, 'scheduler'));
     const scheduler = source.schedulerConfigPath ? await readFile(source.schedulerConfigPath, 'utf8') : JSON.stringify(schedulerConfig(source), null, 2);
@@ -141,7 +145,7 @@ export async function importCheckpoint(input: string, options: ImportOptions): P
     await writeFile(join(staging, 'model_index.json'), JSON.stringify({
       _class_name: 'OnnxStableDiffusionPipeline', _diffusers_version: '0.30.3', _easel_import: basename(path),
       text_encoder: ['diffusers', 'OnnxRuntimeModel'], unet: ['diffusers', 'OnnxRuntimeModel'], vae_decoder: ['diffusers', 'OnnxRuntimeModel'],
-      vae_encoder: ['diffusers', 'OnnxRuntimeModel'], tokenizer: ['transformers', 'CLIPTokenizer'], scheduler: ['diffusers', 'PNDMScheduler'],
+      ...(graphs.vae_encoder ? { vae_encoder: ['diffusers', 'OnnxRuntimeModel'] } : {}), tokenizer: ['transformers', 'CLIPTokenizer'], scheduler: ['diffusers', 'PNDMScheduler'],
     }, null, 2));
     const record: ImportRecord = {
       format: 1, source: path, kind: source.kind, family: config.family, prediction: config.prediction, configSource: config.source, sha256, weights,

@@ -5,10 +5,11 @@ import type { GraphBuilder } from '../onnx/onnxWriter.ts';
 import { unetKeyMap, vaeKeyMap } from './diffusersKeys.ts';
 import { detectFamily } from './family.ts';
 import type { LayerOptions } from './layers.ts';
-import { configFromWeights, headsAt, readYamlOverrides, SD15_CONFIG, type CheckpointConfig, type TextEncoderConfig } from './ldmConfig.ts';
+import { configFromWeights, headsAt, readYamlOverrides, SD15_CONFIG, type CheckpointConfig, type TextEncoderConfig, type UNetConfig } from './ldmConfig.ts';
 import { isMostlyFloat16, readSafetensorsHeader, type SafetensorsHeader } from './safetensors.ts';
 import { buildTextEncoderGraph } from './textEncoderGraph.ts';
 import { buildUNetGraph } from './unetGraph.ts';
+import { buildTinyDecoderGraph } from './tinyVaeGraph.ts';
 import { buildVaeDecoderGraph, buildVaeEncoderGraph } from './vaeGraph.ts';
 import { SafetensorsWeights, type SafetensorsLocation, type WeightSource } from './weights.ts';
 
@@ -69,6 +70,37 @@ async function readJson(path: string): Promise<Record<string, unknown>> {
 
 const num = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
 
+/** A diffusers UNet2DConditionModel config.json as the LDM UNet configuration the graph builder takes. */
+export function unetConfigFromDiffusers(unetConfig: Record<string, unknown>, file: string): UNetConfig {
+  const blockOut = Array.isArray(unetConfig.block_out_channels) ? (unetConfig.block_out_channels as number[]) : [320, 640, 1280, 1280];
+  const downTypes = Array.isArray(unetConfig.down_block_types) ? (unetConfig.down_block_types as string[]) : [];
+  const attentionResolutions = downTypes.map((type, i) => (type.startsWith('CrossAttn') ? 2 ** i : 0)).filter((ds) => ds > 0);
+  // diffusers' attention_head_dim is the head count (a historical misnomer its config keeps: UNet2DConditionModel
+  // uses it as num_attention_heads): one for every level (SD 1.x: 8), or per level (SD 2.x: 5, 10, 20, 20 — 64 wide each).
+  const headDim = unetConfig.num_attention_heads ?? unetConfig.attention_head_dim;
+  const heads = typeof headDim === 'number' ? headDim : undefined;
+  const headWidth = Array.isArray(headDim) ? blockOut[0] / (headDim as number[])[0] : undefined;
+  // diffusers: a boolean for every level or one per down block (the up blocks read it reversed); the middle
+  // block has its own, defaulting to the boolean.
+  const onlyCross = unetConfig.only_cross_attention;
+  const levels = blockOut.map((_, i) => (Array.isArray(onlyCross) ? onlyCross[i] === true : onlyCross === true));
+  const middle = typeof unetConfig.mid_block_only_cross_attention === 'boolean' ? unetConfig.mid_block_only_cross_attention : onlyCross === true;
+  if (Array.isArray(onlyCross) && onlyCross.length !== blockOut.length) {
+    throw new EaselError('CHECKPOINT_UNSUPPORTED', `${file}: only_cross_attention lists ${onlyCross.length} levels for ${blockOut.length} blocks.`);
+  }
+  return {
+    inChannels: num(unetConfig.in_channels, 4), outChannels: num(unetConfig.out_channels, 4), modelChannels: blockOut[0],
+    channelMult: blockOut.map((c) => c / blockOut[0]), numResBlocks: num(unetConfig.layers_per_block, 2),
+    attentionResolutions: attentionResolutions.length > 0 ? attentionResolutions : [4, 2, 1],
+    numHeads: Array.isArray(headDim) ? undefined : (heads ?? 8),
+    numHeadChannels: headWidth,
+    contextDim: num(unetConfig.cross_attention_dim, 768), transformerDepth: num(unetConfig.transformer_layers_per_block, 1),
+    linearProjection: unetConfig.use_linear_projection === true, groups: num(unetConfig.norm_num_groups, 32),
+    midBlock: !('mid_block_type' in unetConfig && unetConfig.mid_block_type === null),
+    onlyCrossAttention: levels.some(Boolean) || middle ? { levels, middle } : undefined,
+  };
+}
+
 /** A diffusers folder with safetensors weights (unet/, vae/, text_encoder/), read under LDM key names. */
 async function openDiffusersFolder(dir: string): Promise<CheckpointSource> {
   const files = {
@@ -90,16 +122,9 @@ async function openDiffusersFolder(dir: string): Promise<CheckpointSource> {
     vae: await readSafetensorsHeader(files.vae),
     text: await readSafetensorsHeader(files.text),
   };
-  const blockOut = Array.isArray(unetConfig.block_out_channels) ? (unetConfig.block_out_channels as number[]) : [320, 640, 1280, 1280];
   const vaeOut = Array.isArray(vaeConfig.block_out_channels) ? (vaeConfig.block_out_channels as number[]) : [128, 256, 512, 512];
-  const downTypes = Array.isArray(unetConfig.down_block_types) ? (unetConfig.down_block_types as string[]) : [];
-  // diffusers' attention_head_dim is, for SD 1.x, the head count (a historical misnomer its config keeps); SD 2.x lists per-level head widths.
-  const headDim = unetConfig.attention_head_dim;
-  const heads = unetConfig.num_attention_heads ?? (typeof headDim === 'number' ? headDim : undefined);
   const base = SD15_CONFIG;
-  const crossWidth = num(unetConfig.cross_attention_dim, 768);
-  const family = crossWidth === 1024 ? 'SD 2.x' as const : 'SD 1.x' as const;
-  const attentionResolutions = downTypes.map((type, i) => (type.startsWith('CrossAttn') ? 2 ** i : 0)).filter((ds) => ds > 0);
+  const family = num(unetConfig.cross_attention_dim, 768) === 1024 ? 'SD 2.x' as const : 'SD 1.x' as const;
   const textWidth = num(textConfig.hidden_size, 768);
   const text: TextEncoderConfig = {
     kind: 'clip',
@@ -113,20 +138,17 @@ async function openDiffusersFolder(dir: string): Promise<CheckpointSource> {
   const config: CheckpointConfig = {
     ...base,
     family,
-    unet: {
-      inChannels: num(unetConfig.in_channels, 4), outChannels: num(unetConfig.out_channels, 4), modelChannels: blockOut[0],
-      channelMult: blockOut.map((c) => c / blockOut[0]), numResBlocks: num(unetConfig.layers_per_block, 2),
-      attentionResolutions: attentionResolutions.length > 0 ? attentionResolutions : [4, 2, 1],
-      numHeads: Array.isArray(headDim) ? undefined : (typeof heads === 'number' ? heads : 8),
-      numHeadChannels: Array.isArray(headDim) ? (headDim as number[])[0] : undefined,
-      contextDim: crossWidth, transformerDepth: num(unetConfig.transformer_layers_per_block, 1),
-      linearProjection: unetConfig.use_linear_projection === true, groups: num(unetConfig.norm_num_groups, 32),
-    },
+    unet: unetConfigFromDiffusers(unetConfig, `${basename(dir)}/unet/config.json`),
     vae: {
       ch: vaeOut[0], chMult: vaeOut.map((c) => c / vaeOut[0]), numResBlocks: num(vaeConfig.layers_per_block, 2),
       zChannels: num(vaeConfig.latent_channels, 4), groups: num(vaeConfig.norm_num_groups, 32), scaleFactor: num(vaeConfig.scaling_factor, 0.18215),
     },
     text,
+    tinyVae: vaeConfig._class_name === 'AutoencoderTiny' ? {
+      channels: Array.isArray(vaeConfig.decoder_block_out_channels) ? (vaeConfig.decoder_block_out_channels as number[]) : vaeOut,
+      blocks: Array.isArray(vaeConfig.num_decoder_blocks) ? (vaeConfig.num_decoder_blocks as number[]) : [3, 3, 3, 1],
+      latentChannels: num(vaeConfig.latent_channels, 4), latentMagnitude: num(vaeConfig.latent_magnitude, 3), scaleFactor: num(vaeConfig.scaling_factor, 1),
+    } : undefined,
     imageSize: num(unetConfig.sample_size, 64) * 8,
     source: `${basename(dir)}/*/config.json`,
   };
@@ -191,12 +213,17 @@ export function checkConfigFits(config: CheckpointConfig, file: string): void {
   }
 }
 
-/** Builds the four graphs of a checkpoint in float32; weights are referenced in place, nothing is read but headers. */
-export function buildGraphs(config: CheckpointConfig, weights: WeightSource, options: LayerOptions): Record<GraphComponent, GraphBuilder> {
+/**
+ * Builds the float32 graphs of a checkpoint (four; three when the VAE is a tiny one, which has no KL
+ * encoder); weights are referenced in place, nothing is read but headers.
+ */
+export function buildGraphs(config: CheckpointConfig, weights: WeightSource, options: LayerOptions): Partial<Record<GraphComponent, GraphBuilder>> & Record<'text_encoder' | 'unet' | 'vae_decoder', GraphBuilder> {
   const { prefixes } = config;
   const float32 = { ...options, compute: 'float32' as const };
+  const graphs = textEncoderAndUNet(config, weights, float32);
+  if (config.tinyVae) return { ...graphs, vae_decoder: buildTinyDecoderGraph(config.tinyVae, weights, prefixes.vae, float32) };
   return {
-    ...textEncoderAndUNet(config, weights, float32),
+    ...graphs,
     vae_decoder: buildVaeDecoderGraph(config.vae, weights, prefixes.vae, float32),
     vae_encoder: buildVaeEncoderGraph(config.vae, weights, prefixes.vae, float32),
   };

@@ -2,6 +2,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { EaselError } from '../../shared/errors.ts';
 
+interface WeightsFile { file: string; size: number; mtimeMs: number }
+
 /** The file in an imported model's folder that says where its weights are; its presence marks an import. */
 export const IMPORT_RECORD = 'easel-import.json';
 
@@ -19,7 +21,7 @@ export interface ImportRecord {
   /** SHA-256 of the checkpoint (a folder: of its UNet weights); the model hash is its first 10 hex digits. */
   sha256: string;
   /** Per component, the weights file its graph reads in place, with the size and time it had at import. */
-  weights: Record<'text_encoder' | 'unet' | 'vae_decoder' | 'vae_encoder', { file: string; size: number; mtimeMs: number }>;
+  weights: Record<'text_encoder' | 'unet' | 'vae_decoder', WeightsFile> & { vae_encoder?: WeightsFile };
   /** The components with a FLOAT16_GRAPH (an fp16 checkpoint's text encoder and UNet); absent = none. */
   float16Graphs?: Array<'text_encoder' | 'unet'>;
 }

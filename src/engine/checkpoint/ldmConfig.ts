@@ -4,6 +4,7 @@ import { EaselError } from '../../shared/errors.ts';
 import type { CheckpointFamily, LdmPrefixes } from './family.ts';
 import { parseMiniYaml, type YamlValue } from './miniYaml.ts';
 import type { WeightSource } from './weights.ts';
+import type { TinyVaeConfig } from './tinyVaeGraph.ts';
 
 /** openaimodel.UNetModel's parameters (v1-inference.yaml / v2-inference.yaml `unet_config.params`). */
 export interface UNetConfig {
@@ -23,6 +24,13 @@ export interface UNetConfig {
   /** SD 2.x: proj_in/proj_out are Linear layers on tokens rather than 1×1 convolutions. */
   linearProjection: boolean;
   groups: number;
+  /** False when the UNet has no middle block (diffusers' `mid_block_type: null`, as SDXS prunes it). */
+  midBlock?: boolean;
+  /**
+   * Per level (and the middle block): transformer blocks whose first attention also attends to the text
+   * instead of the image (diffusers' `only_cross_attention`; SDXS-512-0.9 at its highest resolution).
+   */
+  onlyCrossAttention?: { levels: boolean[]; middle: boolean };
 }
 
 /** ldm AutoencoderKL's ddconfig. */
@@ -53,6 +61,8 @@ export interface CheckpointConfig {
   unet: UNetConfig;
   vae: VaeConfig;
   text: TextEncoderConfig;
+  /** A diffusers folder whose `vae` is an AutoencoderTiny (SDXS): its decoder replaces the KL VAE's, and there is no VAE encoder. */
+  tinyVae?: TinyVaeConfig;
   prediction: 'epsilon' | 'v_prediction';
   /** Native image size in pixels. */
   imageSize: number;

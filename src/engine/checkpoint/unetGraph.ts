@@ -48,7 +48,8 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
     return L.linear(L.attention(q, k, v, heads, ch, key), `${key}.to_out.0`, ch, ch);
   };
 
-  const spatialTransformer = (x: string, key: string, ch: number): string => {
+  /** `onlyCross`: the first attention attends to the text too (diffusers' only_cross_attention), not to the image. */
+  const spatialTransformer = (x: string, key: string, ch: number, onlyCross = false): string => {
     const heads = headsAt(config, ch);
     const shape = g.op('Shape', [x], {}, `${key}/shape`);
     let h = L.groupNorm(x, `${key}.norm`, ch, groups, 1e-6);
@@ -58,7 +59,8 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
     for (let d = 0; d < config.transformerDepth; d++) {
       const b = `${key}.transformer_blocks.${d}`;
       const normed = L.layerNorm(h, `${b}.norm1`, ch);
-      h = g.op('Add', [attention(normed, `${b}.attn1`, ch, normed, ch, heads), h], {}, `${b}.attn1/residual`);
+      const attn1 = onlyCross ? attention(normed, `${b}.attn1`, ch, context, config.contextDim, heads) : attention(normed, `${b}.attn1`, ch, normed, ch, heads);
+      h = g.op('Add', [attn1, h], {}, `${b}.attn1/residual`);
       h = g.op('Add', [attention(L.layerNorm(h, `${b}.norm2`, ch), `${b}.attn2`, ch, context, config.contextDim, heads), h], {}, `${b}.attn2/residual`);
       const inner = ch * 4;
       const projected = L.linear(L.layerNorm(h, `${b}.norm3`, ch), `${b}.ff.net.0.proj`, ch, inner * 2);
@@ -71,6 +73,8 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
     if (!config.linearProjection) h = L.conv(h, `${key}.proj_out`, ch, ch, 1);
     return g.op('Add', [h, x], {}, `${key}/out`);
   };
+
+  const onlyCrossAt = (level: number) => config.onlyCrossAttention?.levels[level] ?? false;
 
   // Input blocks: conv_in, then per level numResBlocks × (ResBlock [+ SpatialTransformer]) and a downsampling conv.
   let h = L.conv(sample, `${prefix}input_blocks.0.0`, config.inChannels, ch0, 3);
@@ -85,7 +89,7 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
       const key = `${prefix}input_blocks.${block}`;
       h = resBlock(h, `${key}.0`, ch, outCh);
       ch = outCh;
-      if (config.attentionResolutions.includes(ds)) h = spatialTransformer(h, `${key}.1`, ch);
+      if (config.attentionResolutions.includes(ds)) h = spatialTransformer(h, `${key}.1`, ch, onlyCrossAt(level));
       skips.push({ value: h, channels: ch });
       block++;
     }
@@ -97,9 +101,11 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
     }
   }
 
-  h = resBlock(h, `${prefix}middle_block.0`, ch, ch);
-  h = spatialTransformer(h, `${prefix}middle_block.1`, ch);
-  h = resBlock(h, `${prefix}middle_block.2`, ch, ch);
+  if (config.midBlock !== false) {
+    h = resBlock(h, `${prefix}middle_block.0`, ch, ch);
+    h = spatialTransformer(h, `${prefix}middle_block.1`, ch, config.onlyCrossAttention?.middle ?? false);
+    h = resBlock(h, `${prefix}middle_block.2`, ch, ch);
+  }
 
   block = 0;
   for (let level = levels - 1; level >= 0; level--) {
@@ -111,7 +117,7 @@ export function buildUNetGraph(config: UNetConfig, weights: WeightSource, prefix
       h = resBlock(h, `${key}.0`, ch + skip.channels, outCh);
       ch = outCh;
       let position = 1;
-      if (config.attentionResolutions.includes(ds)) h = spatialTransformer(h, `${key}.${position++}`, ch);
+      if (config.attentionResolutions.includes(ds)) h = spatialTransformer(h, `${key}.${position++}`, ch, onlyCrossAt(level));
       if (level !== 0 && r === config.numResBlocks) {
         const upKey = `${key}.${position}`;
         const up = g.op('Resize', [h, '', g.constant('float32', [4], Float32Array.of(1, 1, 2, 2), { name: `${upKey}/scales` })], {
