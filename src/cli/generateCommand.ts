@@ -52,7 +52,7 @@ Options:
   --emphasis MODE        ${EMPHASIS_MODES.map((mode) => (mode.includes(' ') ? `"${mode}"` : mode)).join(' | ')} (default ${DEFAULTS.emphasis}): how (word:1.2) weights apply, as A1111;
                          None reads brackets literally
   --provider NAME        ${EXECUTION_PROVIDERS.join(' | ')} (default ${DEFAULTS.executionProvider})
-  --memory ${MEMORY_MODES.join('|')}  low: less memory (no pre-packed weight copies), somewhat slower (default ${DEFAULTS.memory})
+  --memory ${MEMORY_MODES.join('|')}  low: less memory (no pre-packed weights; text encoder and VAE held only while used), somewhat slower (default ${DEFAULTS.memory})
   --decoder full|tiny|DIR the final image's decoder: full = the model's VAE (default); tiny = the tiny decoder
                          (TAESD) found beside the model folder; DIR = that TAESD folder
   --out FILE.png         where to write; an existing file is never replaced (a -2, -3 … suffix is added)

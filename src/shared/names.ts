@@ -31,7 +31,10 @@ export type EmphasisMode = (typeof EMPHASIS_MODES)[number];
 export const DECODER_KINDS = ['full', 'tiny'] as const;
 export type DecoderKind = (typeof DECODER_KINDS)[number];
 
-/** How the engine trades memory for speed: `low` skips ONNX Runtime's pre-packed weight copies. */
+/**
+ * How the engine trades memory for speed: `low` skips ONNX Runtime's pre-packed weight copies, releases
+ * the text encoder after encoding and opens the VAE decoder only to decode.
+ */
 export const MEMORY_MODES = ['balanced', 'low'] as const;
 export type MemoryMode = (typeof MEMORY_MODES)[number];
 
