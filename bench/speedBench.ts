@@ -28,6 +28,7 @@ import { loadavg } from 'node:os';
 import { EASEL_VERSION } from '../src/version.ts';
 import type { GraphBuilder } from '../src/engine/onnx/onnxWriter.ts';
 import { buildTinyDecoderGraph } from '../src/engine/checkpoint/tinyVaeGraph.ts';
+import { uniform } from '../src/engine/checkpoint/syntheticCheckpoint.ts';
 import type { WeightSource } from '../src/engine/checkpoint/weights.ts';
 import { decodeWithTinyDecoder, generate } from '../src/engine/pipeline.ts';
 import { validateParams } from '../src/engine/generationParams.ts';
@@ -42,7 +43,7 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** Weights drawn at random (scaled by fan-in) and embedded in the graph, for decoders the bench builds itself. */
 class RandomWeights implements WeightSource {
-  private seed = 7;
+  private readonly next = uniform(7);
   has(): boolean {
     return true;
   }
@@ -50,12 +51,8 @@ class RandomWeights implements WeightSource {
     return undefined;
   }
   float(graph: GraphBuilder, key: string, shape: number[]): string {
-    const next = () => {
-      this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
-      return (this.seed / 2147483648) * 2 - 1;
-    };
     const scale = shape.length > 1 ? Math.sqrt(3 / shape.slice(1).reduce((a, b) => a * b, 1)) : 0.01;
-    return graph.constant('float32', shape, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => next() * scale), { name: key });
+    return graph.constant('float32', shape, Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => this.next() * scale), { name: key });
   }
 }
 

@@ -7,6 +7,7 @@ import { unetConfigFromDiffusers } from '../../src/engine/checkpoint/buildGraphs
 import { unetKeyMap } from '../../src/engine/checkpoint/diffusersKeys.ts';
 import { headsAt } from '../../src/engine/checkpoint/ldmConfig.ts';
 import { writeSafetensors } from '../../src/engine/checkpoint/safetensorsWriter.ts';
+import { uniform } from '../../src/engine/checkpoint/syntheticCheckpoint.ts';
 import { buildUNetGraph } from '../../src/engine/checkpoint/unetGraph.ts';
 import { RecordingWeights } from '../../src/engine/checkpoint/weights.ts';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
@@ -62,17 +63,6 @@ const opened: Array<{ release(): Promise<void> }> = [];
 after(async () => {
   for (const item of opened) await item.release();
 });
-
-/** A small fixed-seed generator (xorshift32) in [−1, 1). */
-function uniform(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 31 - 1;
-  };
-}
 
 /**
  * A diffusers folder with SDXS's structure at small widths: an SD 2.x-style UNet (per-level head counts,

@@ -26,7 +26,7 @@ export function checkpointTensorList(config: CheckpointConfig): Array<{ name: st
 }
 
 /** A fast deterministic generator (xorshift32), uniform in [−1, 1). */
-function uniform(seed: number): () => number {
+export function uniform(seed: number): () => number {
   let state = seed >>> 0 || 1;
   return () => {
     state ^= state << 13;
