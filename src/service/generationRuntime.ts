@@ -172,6 +172,7 @@ export class GenerationRuntime {
       if (model !== loadedModel) this.failGpuOnce = false;
       const safetyMode = request.safetyChecker ?? 'blur';
       const edit = request.edit ? await editInput(request.edit, request) : undefined;
+      if (edit?.resized && !resumed) this.post({ type: 'notice', jobId, message: edit.resized });
       const params = validateParams({ ...request, ...edit?.size, init: edit?.input }, model);
       const loraHashes = await this.applyPromptLoras(jobId, model, params.prompt, request.loraDirectories ?? []);
       const hash = await modelHash(model.folder.components.unet!, this.options.hashCacheFile).catch(() => undefined);
@@ -296,10 +297,16 @@ async function editInput(edit: EditRequest, size: { width?: number; height?: num
       ...(maskBytes.length <= MAX_EMBEDDED_MASK_BYTES ? { png: Buffer.from(maskBytes).toString('base64') } : {}),
     };
   }
+  const { width, height } = fitted.image;
+  const { originalSize } = fitted;
+  const resized = originalSize.width !== width || originalSize.height !== height
+    ? `${edit.imagePath ? `The init image ${edit.imagePath}` : 'The init image'} is ${originalSize.width}×${originalSize.height}; it was resized to ${width}×${height}${size.width === undefined && size.height === undefined ? ' (sizes are multiples of 8)' : ''}.`
+    : undefined;
   return {
-    size: { width: fitted.image.width, height: fitted.image.height },
+    size: { width, height },
     input: { image: fitted.image, mask: fitted.mask, strength, maskBlur },
     record,
+    resized,
   };
 }
 

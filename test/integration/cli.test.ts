@@ -156,13 +156,20 @@ test('--init-image with --mask inpaints: the kept half is the original, and the 
   assert.ok(imageDifference(left(result.rgb), left(original.rgb)).mean > 20, 'the masked region is repainted');
 });
 
-test('an init image whose size is not a multiple of 8 is resized to the nearest smaller one', async () => {
+test('an init image whose size is not a multiple of 8 is resized to the nearest smaller one, and the CLI says so', async () => {
   const folder = temporaryFolder();
   await sharp({ create: { width: 70, height: 50, channels: 3, background: '#406080' } }).jpeg().toFile(join(folder, 'photo.jpg'));
   const run = easelIn(folder, 'generate', '--model', demo, '--prompt', 'red square', '--steps', '4', '--init-image', 'photo.jpg', '--strength', '0.5', '--out', 'small.png');
   assert.equal(run.code, 0, run.stderr);
   const metadata = readImageMetadata(readFileSync(join(folder, 'small.png')));
   assert.deepEqual([metadata.parameters.width, metadata.parameters.height], [64, 48]);
+  assert.match(run.stderr, /The init image photo\.jpg is 70×50; it was resized to 64×48 \(sizes are multiples of 8\)\./);
+  const asked = easelIn(folder, 'generate', '--model', demo, '--prompt', 'red square', '--steps', '4', '--init-image', 'photo.jpg', '--strength', '0.5', '--width', '32', '--height', '32', '--out', 'asked.png');
+  assert.equal(asked.code, 0, asked.stderr);
+  assert.match(asked.stderr, /The init image photo\.jpg is 70×50; it was resized to 32×32\.\n/);
+  const same = easelIn(folder, 'generate', '--model', demo, '--prompt', 'red square', '--steps', '4', '--init-image', 'small.png', '--strength', '0.5', '--out', 'again.png');
+  assert.equal(same.code, 0, same.stderr);
+  assert.doesNotMatch(same.stderr, /resized/, 'an init image of the job\'s size is used as it is, without a note');
 });
 
 test('edit options are checked: a mask needs an init image, strength is 0 … 1, a damaged image is named', async () => {
