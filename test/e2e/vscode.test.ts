@@ -46,24 +46,21 @@ async function openPalette(attempt: number): Promise<void> {
   await input.waitFor({ state: 'visible', timeout: 5_000 });
 }
 
-/** Runs a command from the palette; retries while the workbench is still registering contributions. */
+/**
+ * Runs a command from the palette; retries while the workbench is still registering contributions, and when
+ * the palette closes under the test (a panel that has just opened takes the focus for its prompt).
+ */
 async function runCommand(title: string): Promise<void> {
+  // The row whose label is exactly the title, clicked: Enter would run the first row, which can be a
+  // recently used "Easel: Generate Image from Selection" when the title is "Easel: Generate Image".
+  const label = page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) });
+  const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: label }).first();
   for (let attempt = 0; ; attempt++) {
-    const input = page.locator('.quick-input-widget input');
     try {
       await openPalette(attempt);
-    } catch (error) {
-      if (attempt >= 10) throw error;
-      continue;
-    }
-    await input.fill(`>${title}`);
-    // The row whose label is exactly the title, clicked: Enter would run the first row, which can be a
-    // recently used "Easel: Generate Image from Selection" when the title is "Easel: Generate Image".
-    const label = page.locator('.label-name', { hasText: new RegExp(`^${title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) });
-    const row = page.locator('.quick-input-list .monaco-list-row').filter({ has: label }).first();
-    try {
+      await page.locator('.quick-input-widget input').fill(`>${title}`, { timeout: 5_000 });
       await row.waitFor({ state: 'visible', timeout: 5_000 });
-      await row.click();
+      await row.click({ timeout: 5_000 });
       return;
     } catch (error) {
       await page.keyboard.press('Escape');
