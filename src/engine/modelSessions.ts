@@ -209,7 +209,9 @@ export async function loadModel(
     opened.push(first.session);
     const provider = first.provider;
     const create = async (component: ComponentName) => {
-      const { session } = await createSessionWithProvider(componentGraph(folder, component, provider), provider, tuning, folder.imported?.weightsDirs[component]);
+      // The VAE decoder runs once per image: see `SessionTuning.oncePerImage`.
+      const componentTuning = component === 'vae_decoder' ? { ...tuning, oncePerImage: true } : tuning;
+      const { session } = await createSessionWithProvider(componentGraph(folder, component, provider), provider, componentTuning, folder.imported?.weightsDirs[component]);
       opened.push(session);
       return session;
     };

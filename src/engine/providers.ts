@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { EaselError } from '../shared/errors.ts';
 
 import type { ExecutionProvider, ExecutionProviderChoice, ProviderProbe } from '../shared/names.ts';
-import { optimizedGraph, tuningConfig, type SessionTuning } from './sessionTuning.ts';
+import { optimizedGraph, tuningConfig, tuningOptions, type SessionTuning } from './sessionTuning.ts';
 
 /** Providers this platform's onnxruntime-node build may offer, fastest first; `cpu` always last. */
 export function candidateProviders(platform: NodeJS.Platform = process.platform): ExecutionProvider[] {
@@ -100,6 +100,7 @@ async function createTunedSession(source: ModelSource, provider: ExecutionProvid
   const create = (path: string | Uint8Array, options: ort.InferenceSession.SessionOptions, sourceConfig: Record<string, string>) => ort.InferenceSession.create(path as string, {
     graphOptimizationLevel: 'all',
     logSeverityLevel: onnxRuntimeLogging.severity,
+    ...tuningOptions(tuning),
     ...options,
     extra: { session: { ...config, ...sourceConfig, ...(options.extra as { session?: Record<string, string> } | undefined)?.session } },
     executionProviders: [provider],

@@ -2,12 +2,13 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, readdir, truncate, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { inspectModelFolder } from '../../src/engine/modelFolder.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/modelSessions.ts';
 import { generate } from '../../src/engine/pipeline.ts';
 import { validateParams } from '../../src/engine/generationParams.ts';
 import { createSessionWithProvider } from '../../src/engine/providers.ts';
-import { optimizedGraphKey, tuningConfig, type SessionTuning } from '../../src/engine/sessionTuning.ts';
+import { optimizedGraphKey, tuningConfig, tuningOptions, type SessionTuning } from '../../src/engine/sessionTuning.ts';
 import { temporaryFolder } from '../helpers/fixtures.ts';
 import { imageDifference, REFERENCE_DIR } from '../helpers/referenceImage.ts';
 
@@ -81,4 +82,25 @@ test('memory "low" turns pre-packing off; denormals are flushed only when asked;
   const balanced = await image(folder, {});
   const low = await image(folder, { memory: 'low', denormalsAsZero: true });
   assert.ok(imageDifference(low, balanced).max <= 1);
+});
+
+test('the VAE decoder, run once per image, is opened without a memory pattern (balanced and low); the UNet and text encoder keep theirs', async (t) => {
+  assert.deepEqual(tuningOptions({}), {});
+  assert.deepEqual(tuningOptions({ oncePerImage: true }), { enableMemPattern: false });
+  const patterns: Array<[string, boolean | undefined]> = [];
+  const create = ort.InferenceSession.create.bind(ort.InferenceSession);
+  t.mock.method(ort.InferenceSession, 'create', (path: string, options: ort.InferenceSession.SessionOptions) => {
+    patterns.push([/(unet|text_encoder|vae_decoder)/.exec(path)?.[1] ?? path, options.enableMemPattern]);
+    return create(path, options);
+  });
+  const folder = join(REFERENCE_DIR, 'img2img_inpaint', 'model-optimum-main');
+  for (const memory of ['balanced', 'low'] as const) {
+    patterns.length = 0;
+    const rgb = await image(folder, { memory });
+    assert.equal(rgb.length, 64 * 64 * 3);
+    // Sorted: text encoder and decoder are created side by side; `low` opens the decoder again to decode.
+    const expected: Array<[string, boolean | undefined]> = [['text_encoder', undefined], ['unet', undefined], ['vae_decoder', false]];
+    if (memory === 'low') expected.push(['vae_decoder', false]);
+    assert.deepEqual(patterns.sort(([a], [b]) => a.localeCompare(b)), expected, memory);
+  }
 });
